@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:
+#   make reproduce [PROFILE=smoke|cpu|paper]   run every notebook in order (default: cpu)
+#   make test                                  unit tests + notebook regression (nbval)
+PROFILE ?= cpu
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.radarface-installed
+# Kernels started by papermill and nbval must find the venv's python first.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install reproduce test test-fast notebooks bench clean-runs
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m radarface.run --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" tests lib/radarface
+
+# Rebuild the committed notebooks from notebooks/src and execute them at the smoke profile.
+notebooks: $(STAMP)
+	$(PY) -m radarface.nbbuild notebooks/src/*.py
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean-runs:
+	rm -rf runs

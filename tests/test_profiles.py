@@ -1,0 +1,41 @@
+import pytest
+
+from radarface import profiles
+
+
+def test_every_profile_resolves_with_the_same_keys():
+    keys = {name: set(profiles.resolve(name)) for name in profiles.names()}
+    assert len(set(map(frozenset, keys.values()))) == 1
+    assert {"smoke", "cpu", "paper"} <= set(profiles.names())
+
+
+def test_smoke_uses_builtin_model_and_others_auto():
+    assert profiles.resolve("smoke")["model"] == "builtin"
+    assert profiles.resolve("cpu")["model"] == "auto"
+    assert profiles.resolve("paper")["model"] == "auto"
+
+
+def test_paper_profile_keeps_the_papers_schedules():
+    cfg = profiles.resolve("paper")
+    assert cfg["encoder_backbone"] == "resnet50" and cfg["encoder_epochs"] == 200 and cfg["encoder_batch"] == 50
+    assert cfg["encoder_lr"] == (0.01, 0.001)
+    assert cfg["decoder_epochs"] == 300 and cfg["decoder_batch"] == 150 and cfg["decoder_lr"] == 0.001
+    assert cfg["n_samples"] == 10_000
+
+
+def test_overrides_win_and_none_keeps_the_profile_value():
+    assert profiles.resolve("cpu", n_samples=5)["n_samples"] == 5
+    assert profiles.resolve("cpu", n_samples=None)["n_samples"] == 10_000
+
+
+def test_resolve_returns_independent_copies():
+    a = profiles.resolve("smoke")
+    a["n_samples"] = -1
+    assert profiles.resolve("smoke")["n_samples"] != -1
+
+
+def test_unknown_profile_and_setting_are_refused():
+    with pytest.raises(ValueError, match="unknown profile 'gpu'"):
+        profiles.resolve("gpu")
+    with pytest.raises(ValueError, match="n_sample"):
+        profiles.resolve("smoke", n_sample=3)

@@ -1,0 +1,72 @@
+import nbformat
+import pytest
+
+from radarface import run
+
+
+def _notebook(path, code, params="profile = 'smoke'\nsize = 1"):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_parse_value_and_sweep():
+    assert run.parse_value("3") == 3 and run.parse_value("0.5") == 0.5
+    assert run.parse_value("depth") == "depth" and run.parse_value("[1, 2]") == [1, 2]
+    assert run.parse_sweep(["inputs=amplitude,depth"]) == [{"inputs": "amplitude"}, {"inputs": "depth"}]
+    assert len(run.parse_sweep(["a=1,2", "b=x,y,z"])) == 6
+    assert run.parse_sweep([]) == [{}]
+    with pytest.raises(ValueError, match="NAME=v1"):
+        run.parse_sweep(["inputs"])
+
+
+def test_output_name_carries_sweep_values(tmp_path):
+    assert run.output_name(tmp_path / "04_encoder.ipynb", {"inputs": "depth"}) == "04_encoder__inputs-depth.ipynb"
+
+
+def test_notebooks_are_numbered_and_ordered():
+    found = run.notebooks()
+    assert found, "no notebooks found"
+    assert [p.name for p in found] == sorted(p.name for p in found)
+    with pytest.raises(ValueError, match="no notebook numbered"):
+        run.notebooks(["99"])
+
+
+def test_runner_executes_in_order_with_parameters_and_sweeps(tmp_path):
+    _notebook(tmp_path / "01_a.ipynb", "print(profile, size)")
+    _notebook(tmp_path / "02_b.ipynb", "print(inputs)", params="profile = 'smoke'\ninputs = 'both'")
+    out = tmp_path / "out"
+    written = run.run("smoke", params={"size": 7}, sweeps=run.parse_sweep(["inputs=amplitude,depth"]),
+                      out_dir=out, folder=tmp_path)
+    assert [p.name for p in written] == ["01_a.ipynb", "02_b__inputs-amplitude.ipynb", "02_b__inputs-depth.ipynb"]
+    text = nbformat.read(written[0], as_version=4).cells[-1].outputs[0]["text"]
+    assert text.strip() == "smoke 7"
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path):
+    _notebook(tmp_path / "01_ok.ipynb", "x = 1")
+    _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('boom')")
+    _notebook(tmp_path / "03_never.ipynb", "x = 1")
+    with pytest.raises(RuntimeError, match=r"02_bad.ipynb failed in cell .*ValueError: boom"):
+        run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    assert not (tmp_path / "out" / "03_never.ipynb").exists()
+
+
+def test_runner_refuses_unknown_parameters_and_profiles(tmp_path):
+    _notebook(tmp_path / "01_a.ipynb", "pass")
+    with pytest.raises(ValueError, match="declared by none"):
+        run.run("smoke", params={"nope": 1}, out_dir=tmp_path / "out", folder=tmp_path)
+    with pytest.raises(ValueError, match="unknown profile"):
+        run.run("huge", folder=tmp_path)
+
+
+def test_main_exits_non_zero_on_failure(tmp_path, monkeypatch, capsys):
+    _notebook(tmp_path / "01_bad.ipynb", "1/0")
+    monkeypatch.setattr(run, "NOTEBOOK_DIR", tmp_path)
+    monkeypatch.setenv("RADARFACE_RUNS", str(tmp_path / "runs"))
+    assert run.main(["--profile", "smoke"]) == 1
+    assert "01_bad.ipynb failed in cell" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "smoke" / "01_bad.ipynb").exists()
