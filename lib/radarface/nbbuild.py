@@ -78,7 +78,8 @@ def build(source: Path, *, execute: bool = True) -> Path:
     if execute:
         import papermill
 
-        papermill.execute_notebook(str(target), str(target), cwd=str(target.parent), progress_bar=False)
+        papermill.execute_notebook(str(target), str(target), cwd=str(target.parent), progress_bar=False,
+                                   execution_timeout=900)
         normalise(target)
     return target
 

@@ -77,12 +77,6 @@ def plot_mode_grid(model, kind: str = "shape", n_modes: int = 5, sigma: float = 
     return axes
 
 
-def mode_std_mm(basis: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """RMS displacement (K,) in mm over vertices of each mode at +1σ (basis (N, 3, K))."""
-    b = basis if mask is None else basis[mask]
-    return np.sqrt((b ** 2).sum(axis=1).mean(axis=0))
-
-
 def plot_variance_explained(model, ax: Axes | None = None) -> Axes:
     """Cumulative share of the loaded modes' variance, shape and expression, against mode count."""
     ax = ax or plt.gca()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 
 from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.plots.face import plot_face
@@ -27,7 +28,8 @@ def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
     """Panel with sliders for the first ``n_sliders`` shape and expression coefficients and the pose.
 
     The returned box has ``.update(**values)``: keys ``shape_k`` / ``expression_k`` (std units),
-    ``yaw``, ``pitch``, ``roll`` (degrees); it redraws and returns the figure.
+    ``yaw``, ``pitch``, ``roll`` (degrees); it redraws and returns the (closed) figure. The
+    box's ``.image`` widget holds the current PNG.
     """
     sliders: dict[str, widgets.FloatSlider] = {}
     for kind, count in (("shape", model.n_shape), ("expression", model.n_expression)):
@@ -36,7 +38,9 @@ def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
                                                          description=f"{kind[:5]} {k + 1}")
     for name, limit in _POSE_SLIDERS:
         sliders[name] = widgets.FloatSlider(0.0, min=-limit, max=limit, step=1, description=f"{name} °")
-    out = widgets.Output()
+    # An Image widget holding PNG bytes, not an Output widget: Output capture can stall
+    # headless execution (papermill/nbval), and PNG bytes are easy to test.
+    image = widgets.Image(format="png")
     quiet = [False]  # set while update() moves sliders, so each move does not redraw
 
     def update(**values: float) -> plt.Figure:
@@ -53,16 +57,17 @@ def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
         shape = np.array([current.get(f"shape_{k}", 0.0) for k in range(model.n_shape)])
         expression = np.array([current.get(f"expression_{k}", 0.0) for k in range(model.n_expression)])
         pose = pose_from_degrees(current["yaw"], current["pitch"], current["roll"])
-        with out:
-            out.clear_output(wait=True)
-            fig = face_figure(model, shape, expression, pose)
-            display(fig)
-            plt.close(fig)
+        fig = face_figure(model, shape, expression, pose)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80)
+        plt.close(fig)
+        image.value = buffer.getvalue()
         return fig
 
     for s in sliders.values():
         s.observe(lambda _change: None if quiet[0] else update(), names="value")
-    box = widgets.VBox([widgets.HBox([widgets.VBox(list(sliders.values())), out])])
+    box = widgets.VBox([widgets.HBox([widgets.VBox(list(sliders.values())), image])])
     box.update = update
+    box.image = image
     update()
     return box

@@ -1,0 +1,177 @@
+"""Basel Face Model 2019 files (statismo/scalismo HDF5 layout): reader and writer.
+
+Layout (DESIGN §4), for each of ``/shape`` and ``/expression``:
+``model/mean`` (3N,) f32 xyz interleaved; ``model/pcaBasis`` (3N, K) f32 orthonormal
+columns (format 0.9; format 0.8 stores U·sqrt(variance)); ``model/pcaVariance`` (K,)
+f32 in mm²; ``model/noiseVariance`` (1,); ``representer/points`` (3, N) f32;
+``representer/cells`` (3, M) int32. Also ``/version/{majorVersion,minorVersion}``,
+``/metadata/landmarks/json``. A face is
+``mean_shape + mean_expr + B_s·(sqrt(var_s)·α) + B_e·(sqrt(var_e)·γ)``; BFM files are in mm.
+
+Files written by :func:`write_bfm` add ``/radarface/face_mask`` (N,) uint8, which the
+reader picks up (other files: every vertex is in the face region).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .model import MorphableModel, pca_basis
+
+
+def _dataset(f: h5py.File, key: str, path: Path) -> h5py.Dataset:
+    obj = f.get(key)
+    if not isinstance(obj, h5py.Dataset):
+        raise ValueError(f"{path}: missing dataset {key} (not a BFM 2019 / statismo model file?)")
+    return obj
+
+
+def _read_part(f: h5py.File, part: str, n: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (N, 3) and the first ``n`` scaled basis columns (N, 3, n) of ``/shape`` or ``/expression``."""
+    key = f"/{part}/model"
+    mean = np.asarray(_dataset(f, f"{key}/mean", path)[()], dtype=np.float64).reshape(-1)
+    basis_ds = _dataset(f, f"{key}/pcaBasis", path)
+    variance = np.asarray(_dataset(f, f"{key}/pcaVariance", path)[()], dtype=np.float64).reshape(-1)
+    if mean.size % 3:
+        raise ValueError(f"{path}: {key}/mean has {mean.size} values, not a multiple of 3 (x, y, z)")
+    if basis_ds.ndim != 2 or basis_ds.shape[0] != mean.size:
+        raise ValueError(f"{path}: {key}/pcaBasis has shape {basis_ds.shape}, expected "
+                         f"({mean.size}, K) to match {key}/mean")
+    k = basis_ds.shape[1]
+    if variance.size != k:
+        raise ValueError(f"{path}: {key}/pcaVariance has {variance.size} values, "
+                         f"{key}/pcaBasis has {k} columns")
+    if n > k:
+        raise ValueError(f"{path}: file has {k} {part} components, {n} requested")
+    basis = np.asarray(basis_ds[:, :n], dtype=np.float64)
+    # Format 0.8 stores U·sqrt(variance); unit columns give U for both 0.8 and 0.9.
+    norms = np.linalg.norm(basis, axis=0)
+    basis = basis / np.where(norms > 0, norms, 1.0)
+    scaled = basis * np.sqrt(np.clip(variance[:n], 0.0, None))
+    return mean.reshape(-1, 3), scaled.reshape(mean.size // 3, 3, n)
+
+
+def _read_landmarks(f: h5py.File, reference: np.ndarray, path: Path) -> dict[str, int] | None:
+    ds = f.get("/metadata/landmarks/json")
+    if not isinstance(ds, h5py.Dataset):
+        return None
+    raw = ds[()]
+    raw = raw.reshape(-1)[0] if isinstance(raw, np.ndarray) else raw
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict):
+            return {str(k): int(v) for k, v in data.items()}
+        out = {}
+        for item in data:
+            if "index" in item:
+                out[str(item["id"])] = int(item["index"])
+            else:
+                d = np.sum((reference - np.asarray(item["coordinates"], dtype=float)) ** 2, axis=1)
+                out[str(item["id"])] = int(np.argmin(d))
+        return out or None
+    except (ValueError, TypeError, KeyError) as err:
+        warnings.warn(f"{path}: ignoring unreadable /metadata/landmarks/json ({err})", stacklevel=3)
+        return None
+
+
+def read_bfm(path: str | Path, n_shape: int = 10, n_expression: int = 7) -> MorphableModel:
+    """A BFM 2019 / statismo HDF5 model in mm with the first ``n_shape`` and ``n_expression`` components."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"BFM model file not found: {path}")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not an HDF5 file; expected a BFM 2019 model such as "
+                         "model2019_face12.h5 (statismo layout)")
+    with h5py.File(path, "r") as f:
+        mean, shape_basis = _read_part(f, "shape", n_shape, path)
+        n = len(mean)
+        if "expression" in f:
+            expression_mean, expression_basis = _read_part(f, "expression", n_expression, path)
+            if len(expression_mean) != n:
+                raise ValueError(f"{path}: /expression has {len(expression_mean)} vertices, "
+                                 f"/shape has {n}")
+        elif n_expression:
+            raise ValueError(f"{path} has no /expression model, {n_expression} expression "
+                             "components requested; pass n_expression=0")
+        else:
+            expression_mean, expression_basis = np.zeros((n, 3)), np.zeros((n, 3, 0))
+        cells = np.asarray(_dataset(f, "/shape/representer/cells", path)[()])
+        if cells.ndim != 2 or 3 not in cells.shape:
+            raise ValueError(f"{path}: /shape/representer/cells has shape {cells.shape}, expected (3, M)")
+        triangles = (cells.T if cells.shape[0] == 3 else cells).astype(np.int64)
+        if triangles.size and (triangles.min() < 0 or triangles.max() >= n):
+            raise ValueError(f"{path}: /shape/representer/cells refers to vertices "
+                             f"[{triangles.min()}, {triangles.max()}], the model has {n}")
+        points = f.get("/shape/representer/points")
+        reference = mean
+        if isinstance(points, h5py.Dataset) and points.shape == (3, n):
+            reference = np.asarray(points[()], dtype=np.float64).T
+        mask = np.ones(n, dtype=bool)
+        if isinstance(f.get("/radarface/face_mask"), h5py.Dataset):
+            mask = np.asarray(f["/radarface/face_mask"][()]).astype(bool).reshape(-1)
+            if mask.shape != (n,):
+                raise ValueError(f"{path}: /radarface/face_mask has {mask.size} values, the model has {n} vertices")
+        landmarks = _read_landmarks(f, reference, path)
+    return MorphableModel(
+        name=path.stem, source=f"bfm:{path.resolve()}", mean=mean + expression_mean,
+        shape_basis=shape_basis, expression_basis=expression_basis, triangles=triangles,
+        face_mask=mask, landmarks=landmarks, expression_mean=expression_mean)
+
+
+def orthonormal_columns(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal directions (3N, K) and variances (K,) mm² with U·diag(var)·Uᵀ = B·Bᵀ for B (N, 3, K).
+
+    Columns already orthogonal are kept in place (coefficient k keeps its meaning);
+    otherwise the subspace is re-decomposed by SVD (same covariance, new directions).
+    """
+    flat = basis.reshape(basis.shape[0] * 3, basis.shape[2])
+    norms = np.linalg.norm(flat, axis=0)
+    if flat.shape[1] == 0:
+        return flat.copy(), norms**2
+    unit = flat / np.where(norms > 0, norms, 1.0)
+    if np.all(norms > 0) and np.abs(unit.T @ unit - np.eye(flat.shape[1])).max() < 1e-8:
+        return unit, norms**2
+    scaled, variance = pca_basis(flat)
+    return scaled.reshape(flat.shape) / np.sqrt(np.where(variance > 0, variance, 1.0)), variance
+
+
+def write_bfm(model: MorphableModel, path: str | Path) -> Path:
+    """Save ``model`` as a BFM 2019 (statismo 0.9) HDF5 file; returns the path.
+
+    ``/shape/model/mean`` is the mean without the expression part, ``/expression/model/mean``
+    the expression part (zeros if the model has none). Landmarks go to
+    ``/metadata/landmarks/json`` in the statismo list form ``{"id", "coordinates"}`` plus
+    the exact vertex ``"index"``; the face mask to ``/radarface/face_mask``.
+    """
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape_mean = model.mean - model.expression_mean
+    with h5py.File(path, "w") as f:
+        for part, mean, basis in (("shape", shape_mean, model.shape_basis),
+                                  ("expression", model.expression_mean, model.expression_basis)):
+            directions, variance = orthonormal_columns(basis)
+            g = f.create_group(part)
+            g["model/mean"] = mean.reshape(-1).astype(np.float32)
+            g["model/pcaBasis"] = directions.astype(np.float32)
+            g["model/pcaVariance"] = variance.astype(np.float32)
+            g["model/noiseVariance"] = np.zeros(1, dtype=np.float32)
+            rep = g.create_group("representer")
+            rep.attrs["name"] = "itkStandardMeshRepresenter"
+            rep.attrs["datasetType"] = "POLYGON_MESH"
+            rep["points"] = shape_mean.T.astype(np.float32)
+            rep["cells"] = model.triangles.T.astype(np.int32)
+        f["version/majorVersion"] = np.int32(0)
+        f["version/minorVersion"] = np.int32(9)
+        landmarks = [{"id": name, "coordinates": shape_mean[i].tolist(), "index": i}
+                     for name, i in (model.landmarks or {}).items()]
+        f["metadata/landmarks/json"] = json.dumps(landmarks)
+        f["radarface/face_mask"] = model.face_mask.astype(np.uint8)
+        f["radarface"].attrs.update(name=model.name, source=model.source,
+                                    content_hash=model.content_hash())
+    return path
