@@ -18,7 +18,7 @@ def test_panel_update_redraws_with_new_values(model):
     fig = panel.update(shape_0=2.0, yaw=15)
     assert panel.image.value != first
     assert len(fig.axes) == 2
-    with pytest.raises(ValueError, match="unknown slider"):
+    with pytest.raises(ValueError, match="unknown control"):
         panel.update(shape_9=1.0)
 
 

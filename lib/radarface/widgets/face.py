@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
 from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.plots.face import plot_face
+from radarface.widgets.panel import slider_panel
 
 _POSE_SLIDERS = (("yaw", 30.0), ("pitch", 30.0), ("roll", 30.0))
 
@@ -27,9 +26,9 @@ def face_figure(model, shape: np.ndarray, expression: np.ndarray, pose: np.ndarr
 def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
     """Panel with sliders for the first ``n_sliders`` shape and expression coefficients and the pose.
 
-    The returned box has ``.update(**values)``: keys ``shape_k`` / ``expression_k`` (std units),
-    ``yaw``, ``pitch``, ``roll`` (degrees); it redraws and returns the (closed) figure. The
-    box's ``.image`` widget holds the current PNG.
+    ``.update(**values)`` takes ``shape_k`` / ``expression_k`` (std units) and ``yaw``,
+    ``pitch``, ``roll`` (degrees), redraws and returns the (closed) figure; ``.image`` holds
+    the current PNG.
     """
     sliders: dict[str, widgets.FloatSlider] = {}
     for kind, count in (("shape", model.n_shape), ("expression", model.n_expression)):
@@ -38,36 +37,11 @@ def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
                                                          description=f"{kind[:5]} {k + 1}")
     for name, limit in _POSE_SLIDERS:
         sliders[name] = widgets.FloatSlider(0.0, min=-limit, max=limit, step=1, description=f"{name} °")
-    # An Image widget holding PNG bytes, not an Output widget: Output capture can stall
-    # headless execution (papermill/nbval), and PNG bytes are easy to test.
-    image = widgets.Image(format="png")
-    quiet = [False]  # set while update() moves sliders, so each move does not redraw
 
-    def update(**values: float) -> plt.Figure:
-        unknown = sorted(set(values) - set(sliders))
-        if unknown:
-            raise ValueError(f"unknown slider(s) {unknown}; known: {sorted(sliders)}")
-        quiet[0] = True
-        try:
-            for name, value in values.items():
-                sliders[name].value = value
-        finally:
-            quiet[0] = False
-        current = {name: s.value for name, s in sliders.items()}
-        shape = np.array([current.get(f"shape_{k}", 0.0) for k in range(model.n_shape)])
-        expression = np.array([current.get(f"expression_{k}", 0.0) for k in range(model.n_expression)])
-        pose = pose_from_degrees(current["yaw"], current["pitch"], current["roll"])
-        fig = face_figure(model, shape, expression, pose)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        plt.close(fig)
-        image.value = buffer.getvalue()
-        return fig
+    def draw(values: dict) -> tuple[plt.Figure, plt.Figure]:
+        shape = np.array([values.get(f"shape_{k}", 0.0) for k in range(model.n_shape)])
+        expression = np.array([values.get(f"expression_{k}", 0.0) for k in range(model.n_expression)])
+        fig = face_figure(model, shape, expression, pose_from_degrees(values["yaw"], values["pitch"], values["roll"]))
+        return fig, fig
 
-    for s in sliders.values():
-        s.observe(lambda _change: None if quiet[0] else update(), names="value")
-    box = widgets.VBox([widgets.HBox([widgets.VBox(list(sliders.values())), image])])
-    box.update = update
-    box.image = image
-    update()
-    return box
+    return slider_panel(sliders, draw)
