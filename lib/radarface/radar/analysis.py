@@ -1,0 +1,180 @@
+"""Validation helpers: point-spread functions against theory, test meshes, renderer agreement.
+
+Theory (DESIGN §5.1): lateral resolution λc·R/(2D), range resolution c/(2B). For a uniformly
+filled aperture and band, the −3 dB widths of the sinc-shaped responses are 0.886 times those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from radarface.geometry import apply_pose, pose_from_degrees
+from radarface.radar.config import RadarConfig
+from radarface.radar.image import ImageGrid, RadarImage
+from radarface.radar.pipeline import render, render_points, render_reference
+
+#: −3 dB width of |sinc| in units of its first-null half-width (uniform aperture or band).
+SINC_3DB = 0.886
+
+
+def theory_resolution(config: RadarConfig, aperture_mm: float | None = None) -> dict[str, float]:
+    """Theoretical resolutions in mm: ``lateral`` λc·R/(2D), ``range`` c/(2B) and their −3 dB widths."""
+    lateral = config.wavelength_mm * config.range_mm / (2.0 * (aperture_mm or config.aperture_mm))
+    rng = config.range_resolution_mm
+    return {"lateral": lateral, "range": rng, "lateral_3db": SINC_3DB * lateral, "range_3db": SINC_3DB * rng}
+
+
+def minus3db_width(axis_mm: np.ndarray, magnitude: np.ndarray) -> float:
+    """Full width (mm) at −3 dB of the main lobe of ``magnitude`` (linear) sampled on ``axis_mm``."""
+    p = np.asarray(magnitude, dtype=np.float64)
+    p = p / p.max()
+    level = 10.0 ** (-3.0 / 20.0)
+    i = int(np.argmax(p))
+    left, right = i, i
+    while left > 0 and p[left] > level:
+        left -= 1
+    while right < len(p) - 1 and p[right] > level:
+        right += 1
+    if p[left] > level or p[right] > level:
+        raise ValueError("the −3 dB points lie outside the sampled axis; widen the cut")
+    x_left = np.interp(level, [p[left], p[left + 1]], [axis_mm[left], axis_mm[left + 1]])
+    x_right = np.interp(level, [p[right], p[right - 1]], [axis_mm[right], axis_mm[right - 1]])
+    return float(x_right - x_left)
+
+
+@dataclass
+class PSFCuts:
+    """Cuts (linear magnitude, peak 1) through the image of a point at ``position`` (3,) mm:
+    along x and y (``lateral_mm`` offsets) and along z (``range_mm`` offsets)."""
+
+    position: np.ndarray
+    lateral_mm: np.ndarray
+    x_cut: np.ndarray
+    y_cut: np.ndarray
+    range_mm: np.ndarray
+    z_cut: np.ndarray
+    peak: float
+
+    def widths(self) -> dict[str, float]:
+        """−3 dB widths in mm: ``lateral_x``, ``lateral_y``, ``range``."""
+        return {"lateral_x": minus3db_width(self.lateral_mm, self.x_cut),
+                "lateral_y": minus3db_width(self.lateral_mm, self.y_cut),
+                "range": minus3db_width(self.range_mm, self.z_cut)}
+
+    def peak_offsets(self) -> dict[str, float]:
+        """Offsets (mm) of the maxima of the cuts from the true position."""
+        return {"x": float(self.lateral_mm[np.argmax(self.x_cut)]), "y": float(self.lateral_mm[np.argmax(self.y_cut)]),
+                "z": float(self.range_mm[np.argmax(self.z_cut)])}
+
+
+def psf_cuts(config: RadarConfig, *, method: str = "fast", position: np.ndarray | None = None,
+             half_width_mm: tuple[float, float] = (12.0, 30.0), step_mm: tuple[float, float] = (0.1, 0.2),
+             **options: Any) -> PSFCuts:
+    """Lateral and range cuts through the image of one unit point reflector at ``position`` (3,) mm
+    (default the scene centre), rendered by ``method``; ``options`` go to :func:`render_points`
+    (antenna subsets, rendering parameters)."""
+    pos = np.array([0.0, 0.0, config.face_center_z_mm]) if position is None else np.asarray(position, float)
+    lat = np.arange(-half_width_mm[0], half_width_mm[0] + 1e-9, step_mm[0])
+    rng_axis = np.arange(-half_width_mm[1], half_width_mm[1] + 1e-9, step_mm[1])
+    one = np.array([0.0])
+    grids = {"x": ImageGrid(pos[0] + lat, pos[1] + one, pos[2] + one),
+             "y": ImageGrid(pos[0] + one, pos[1] - lat, pos[2] + one),
+             "z": ImageGrid(pos[0] + one, pos[1] + one, pos[2] + rng_axis)}
+    cuts = {k: np.abs(render_points(pos[None], None, config, method=method, grid=g, roi=False, **options)
+                      .volume.ravel())
+            for k, g in grids.items()}
+    cuts["y"] = cuts["y"][::-1]  # the y axis of a grid runs downwards
+    peak = float(max(c.max() for c in cuts.values()))
+    return PSFCuts(pos, lat, cuts["x"] / peak, cuts["y"] / peak, rng_axis, cuts["z"] / peak, peak)
+
+
+def plate_mesh(size_mm: float = 40.0, tilt_deg: float = 0.0, center: np.ndarray | None = None,
+               spacing_mm: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Square plate (vertices (N, 3) mm, triangles (M, 3)) facing +z, turned by ``tilt_deg``
+    about the y axis through ``center`` (default (0, 0, 90))."""
+    n = max(2, int(np.ceil(size_mm / spacing_mm)) + 1)
+    a = np.linspace(-size_mm / 2, size_mm / 2, n)
+    xx, yy = np.meshgrid(a, a)
+    verts = np.stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)], axis=1)
+    idx = np.arange(n * n).reshape(n, n)
+    quads = np.stack([idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]], axis=-1).reshape(-1, 4)
+    tris = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
+    verts = apply_pose(verts, pose_from_degrees(yaw=tilt_deg))
+    verts += np.array([0.0, 0.0, 90.0]) if center is None else np.asarray(center, float)
+    return verts, tris
+
+
+def sphere_mesh(radius_mm: float = 30.0, center: np.ndarray | None = None, n: int = 24
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """UV sphere (vertices (N, 3) mm, triangles (M, 3)) wound with outward normals."""
+    theta = np.linspace(0.0, np.pi, n + 1)[1:-1]
+    phi = np.linspace(0.0, 2.0 * np.pi, 2 * n, endpoint=False)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    ring = np.stack([np.sin(t) * np.cos(p), np.sin(t) * np.sin(p), np.cos(t)], axis=-1).reshape(-1, 3)
+    verts = np.concatenate([[[0, 0, 1.0]], ring, [[0, 0, -1.0]]]) * radius_mm
+    m = 2 * n
+    idx = 1 + np.arange(len(theta) * m).reshape(len(theta), m)
+    nxt = np.roll(idx, -1, axis=1)
+    tris = [np.stack([np.zeros(m, int), idx[0], nxt[0]], axis=1)]
+    for i in range(len(theta) - 1):
+        tris += [np.stack([idx[i], idx[i + 1], nxt[i + 1]], axis=1), np.stack([idx[i], nxt[i + 1], nxt[i]], axis=1)]
+    tris.append(np.stack([np.full(m, len(verts) - 1), nxt[-1], idx[-1]], axis=1))
+    verts += np.array([0.0, 0.0, 90.0]) if center is None else np.asarray(center, float)
+    return verts, np.concatenate(tris)
+
+
+def plate_peaks_db(config: RadarConfig, tilts_deg: np.ndarray, *, method: str = "fast", size_mm: float = 40.0,
+                   **options: Any) -> np.ndarray:
+    """Peak image amplitude (dB, relative to the plate facing the array) of a smooth plate of
+    ``size_mm`` at each tilt in ``tilts_deg``; sharp edges (no taper), no diffuse part, no noise."""
+    config = config.replace(edge_taper_mm=0.0, material=0.0, snr_db=None)
+    renderer = render if method == "fast" else render_reference
+    peaks = []
+    for tilt in (0.0, *np.atleast_1d(tilts_deg)):
+        verts, tris = plate_mesh(size_mm, float(tilt), center=[0.0, 0.0, config.face_center_z_mm])
+        peaks.append(renderer(verts, tris, config, **options).peak)
+    peaks = np.asarray(peaks)
+    return 20.0 * np.log10(peaks[1:] / peaks[0])
+
+
+def compare_images(a: RadarImage, b: RadarImage) -> dict[str, float]:
+    """Agreement of two renders of one scene on one grid: Pearson ``correlation`` of the amplitude
+    images, ``median_depth_diff_mm`` over pixels above −DR in both, and that pixel count."""
+    if a.amplitude.shape != b.amplitude.shape:
+        raise ValueError(f"images differ in shape: {a.amplitude.shape} vs {b.amplitude.shape}")
+    both = a.foreground & b.foreground
+    corr = float(np.corrcoef(a.amplitude.ravel(), b.amplitude.ravel())[0, 1])
+    diff = np.abs(a.depth_mm() - b.depth_mm())[both]
+    return {"correlation": corr, "median_depth_diff_mm": float(np.median(diff)) if diff.size else float("nan"),
+            "n_pixels": int(both.sum())}
+
+
+def psf_widths(config: RadarConfig, methods: tuple[str, ...] = ("fast", "reference"), **options: Any
+               ) -> dict[str, dict[str, float]]:
+    """−3 dB widths (mm) of a point at the scene centre per renderer, plus ``theory`` (λc·R/(2D)
+    laterally, 0.886·c/(2B) in range) and each width's ratio to it."""
+    th = theory_resolution(config)
+    out: dict[str, dict[str, float]] = {"theory": {"lateral_x": th["lateral"], "lateral_y": th["lateral"],
+                                                   "range": th["range_3db"]}}
+    for method in methods:
+        out[method] = psf_cuts(config, method=method, **options).widths()
+    return out
+
+
+def compare_renderers(vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig, *,
+                      reference_options: dict[str, Any] | None = None, **render_options: Any
+                      ) -> tuple[RadarImage, RadarImage, dict[str, float]]:
+    """(fast image, exact image, agreement and timings) for one mesh on one grid; the reference
+    takes ``reference_options`` (e.g. ``stride=2``), both take ``render_options`` (pose, ...)."""
+    import time
+
+    start = time.perf_counter()
+    fast = render(vertices, triangles, config, **render_options)
+    t_fast = time.perf_counter() - start
+    start = time.perf_counter()
+    exact = render_reference(vertices, triangles, config, **render_options, **(reference_options or {}))
+    t_exact = time.perf_counter() - start
+    return fast, exact, {**compare_images(fast, exact), "fast_s": t_fast, "reference_s": t_exact}

@@ -1,0 +1,299 @@
+"""Radar renderers: configuration, physics against theory, fast vs exact, determinism, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from radarface.geometry import pose_from_degrees
+from radarface.radar import (RENDER_PARAM_NAMES, ImageGrid, RadarConfig, antenna_positions, render,
+                             render_param_ranges, render_params_from_vector, render_params_to_vector, render_points,
+                             render_reference, sample_render_params, select_antennas, virtual_elements)
+from radarface.radar.analysis import (compare_images, plate_mesh, plate_peaks_db, psf_cuts, sphere_mesh,
+                                      theory_resolution)
+from radarface.radar.array import edge_sizes
+from radarface.radar.reference import synthesize_signal
+from radarface.radar.scatter import point_scene, surface_scene
+
+SMALL = RadarConfig(image_size=32, pixel_mm=8.0, n_freq=32)
+
+
+@pytest.fixture(scope="module")
+def face():
+    """Neutral builtin face: (vertices (N, 3) mm, triangles (M, 3))."""
+    from radarface.facemodel import load_model
+
+    model = load_model("builtin")
+    return model.vertices(np.zeros(model.n_shape), np.zeros(model.n_expression)), model.triangles
+
+
+# ----------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("changes, message", [
+    ({"f_stop_hz": 70e9}, "positive bandwidth"),
+    ({"n_freq": 1}, "n_freq"),
+    ({"n_tx": 0}, "n_tx"),
+    ({"n_rx": 0}, "empty antenna array"),
+    ({"aperture_mm": -1.0}, "aperture_mm"),
+    ({"range_mm": 0.0}, "range_mm"),
+    ({"pixel_mm": 0.0}, "pixel_mm"),
+    ({"depth_window_mm": (50.0, 40.0)}, "depth_window_mm"),
+    ({"depth_window_mm": (0.0, 600.0)}, "array plane"),
+    ({"material": 1.5}, "material"),
+    ({"dynamic_range_db": 0.0}, "dynamic_range_db"),
+])
+def test_config_rejects_inconsistent_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        RadarConfig(**changes)
+
+
+def test_config_round_trips_through_json_and_profiles():
+    cfg = RadarConfig(snr_db=35.0)
+    again = RadarConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and hash(again) == hash(cfg)
+    smoke = RadarConfig.from_profile({"image_size": 32, "n_freq": 32})
+    assert (smoke.image_size, smoke.pixel_mm, smoke.n_freq, smoke.field_of_view_mm) == (32, 8.0, 32, 256.0)
+    assert RadarConfig.from_profile({"image_size": 64, "n_freq": 64}) == RadarConfig()
+    with pytest.raises(ValueError, match="unknown RadarConfig field"):
+        cfg.replace(apperture_mm=3)
+    with pytest.raises(ValueError, match="image_size"):
+        RadarConfig.from_profile({"n_freq": 8})
+
+
+def test_theory_matches_the_issue_numbers():
+    th = theory_resolution(RadarConfig())
+    assert th["lateral"] == pytest.approx(3.89, abs=0.01)
+    assert th["range_3db"] == pytest.approx(13.3, abs=0.1)
+
+
+def test_array_has_94_by_94_elements_whose_virtual_aperture_fills_the_square():
+    cfg = RadarConfig()
+    tx, rx = antenna_positions(cfg)
+    assert tx.shape == rx.shape == (94, 3)
+    assert np.allclose(np.abs(tx[:, 0]), 100.0) and np.allclose(np.abs(rx[:, 1]), 100.0)
+    assert np.allclose(tx[:, 2], cfg.array_z_mm)
+    v = virtual_elements(tx, rx)
+    assert v.shape == (94 * 94, 3)
+    assert v[:, 0].min() == pytest.approx(-100 + 100 / 94, abs=1e-9) and v[:, :2].max() < 100
+    # Uniform fill: each quadrant holds a quarter of the virtual elements.
+    quadrant = (v[:, 0] > 0) & (v[:, 1] > 0)
+    assert quadrant.sum() == 94 * 94 // 4
+    half = select_antennas(tx, stride=2, edges=edge_sizes(94))
+    assert len(half) == 48 and np.allclose(half[:24, 1], -half[24:, 1][::-1])
+    with pytest.raises(ValueError, match="out of range"):
+        select_antennas(tx, index=np.array([0, 94]))
+
+
+# ----------------------------------------------------------------------------- physics
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_point_spread_function_widths_match_theory(method):
+    cfg = RadarConfig()
+    widths = psf_cuts(cfg, method=method).widths()
+    th = theory_resolution(cfg)
+    for key in ("lateral_x", "lateral_y"):
+        assert widths[key] == pytest.approx(th["lateral"], rel=0.25)
+        assert widths[key] == pytest.approx(th["lateral_3db"], rel=0.05)
+    assert widths["range"] == pytest.approx(th["range_3db"], rel=0.25)
+
+
+@pytest.mark.parametrize("method", ["fast", "reference"])
+def test_point_reflector_peaks_at_its_true_position(method):
+    # On an internal pixel's column (2 mm pitch, odd mm): off-axis, the elongated point-spread
+    # function is tilted towards the array centre, so a column 1 mm away peaks ~1.4 mm off in z.
+    position = np.array([37.0, -51.0, 121.0])
+    cuts = psf_cuts(SMALL, method=method, position=position, half_width_mm=(8.0, 20.0), step_mm=(0.1, 0.1))
+    offsets = cuts.peak_offsets()
+    assert abs(offsets["x"]) <= 0.1 and abs(offsets["y"]) <= 0.1 and abs(offsets["z"]) <= 0.2
+    image = render_points(position[None], None, SMALL, method=method, stride=2 if method == "reference" else 1)
+    row, col = np.unravel_index(np.argmax(image.amplitude), image.amplitude.shape)
+    assert abs(image.x_mm[col] - position[0]) <= SMALL.pixel_mm / 2
+    assert abs(image.y_mm[row] - position[1]) <= SMALL.pixel_mm / 2
+    assert image.depth_mm()[row, col] == pytest.approx(position[2], abs=0.5)
+
+
+def test_image_orientation_row_zero_is_top_and_nearer_is_deeper_value():
+    points = np.array([[-60.0, 60.0, 80.0], [60.0, -60.0, 120.0]])
+    image = render_points(points, None, SMALL)
+    top_left = image.amplitude[:16, :16].max()
+    bottom_right = image.amplitude[16:, 16:].max()
+    assert top_left > 0.9 and bottom_right > 0.9
+    assert image.amplitude[:16, 16:].max() < 0.5
+    assert image.depth[16:, 16:].max() > image.depth[:16, :16].max()
+
+
+def test_tilted_plate_returns_at_least_15_db_less_than_facing_plate():
+    db = plate_peaks_db(SMALL, [30.0])
+    assert db[0] <= -15.0
+    assert plate_peaks_db(SMALL, [30.0], method="reference", nthreads=1)[0] <= -15.0
+
+
+def test_sphere_glints_at_its_nearest_point():
+    verts, tris = sphere_mesh(30.0, center=[10.0, 0.0, 60.0])
+    image = render(verts, tris, SMALL, render_params={"material": 0.0})
+    row, col = np.unravel_index(np.argmax(image.amplitude), image.amplitude.shape)
+    # The specular point seen from the array centre, 10 mm off axis: nearly the pole.
+    assert image.depth_mm()[row, col] == pytest.approx(90.0, abs=1.5)
+    assert abs(image.x_mm[col] - 10.0) <= SMALL.pixel_mm
+
+
+def test_fast_renderer_agrees_with_exact_reference_on_a_face(face):
+    # 16 steps: 225 mm unambiguous range, ample for a face; 4 mm internal pitch for speed.
+    cfg = SMALL.replace(n_freq=16, max_internal_pitch_mm=4.0)
+    fast = render(*face, cfg)
+    exact = render_reference(*face, cfg, stride=2, nthreads=1)  # stride 2: grating lobes fall outside the face
+    agreement = compare_images(fast, exact)
+    assert agreement["correlation"] >= 0.85
+    assert agreement["median_depth_diff_mm"] <= 3.0
+    assert agreement["n_pixels"] > 50
+
+
+def test_fast_and_exact_volumes_agree_in_scale_and_phase():
+    grid = ImageGrid(np.arange(-6, 6.1, 1.0), np.array([0.0]), 90 + np.arange(-9, 9.1, 1.5))
+    a = render_points([[0.3, 0.0, 90.4]], None, SMALL, grid=grid).volume.ravel()
+    b = render_points([[0.3, 0.0, 90.4]], None, SMALL, grid=grid, method="reference").volume.ravel()
+    assert np.abs(a - b).max() <= 0.02 * np.abs(b).max()
+
+
+def test_reference_nufft_synthesis_matches_gemm():
+    cfg = RadarConfig(n_tx=6, n_rx=6, n_freq=8, nufft_eps=1e-5)
+    scene = point_scene(np.random.default_rng(0).uniform(-20, 20, (50, 3)) + [0, 0, 90])
+    from radarface.radar.pipeline import antennas
+
+    tx, rx = antennas(cfg)
+    a = synthesize_signal(scene, cfg, tx, rx)
+    b = synthesize_signal(scene, cfg, tx, rx, synthesis="nufft")
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
+def test_explicit_and_assumed_antenna_positions():
+    cfg = RadarConfig(image_size=16, pixel_mm=8.0, n_freq=8, n_tx=24, n_rx=24)
+    tx, rx = antenna_positions(cfg)
+    point = [[0.0, 0.0, 90.0]]
+    same = render_points(point, None, cfg, method="reference", tx_positions=tx, rx_positions=rx)
+    default = render_points(point, None, cfg, method="reference")
+    assert np.array_equal(same.volume, default.volume)
+    verts, tris = plate_mesh(30.0)
+    wrong = tx + np.random.default_rng(0).normal(0, 1.0, tx.shape) * [0, 0, 1]
+    good = render_reference(verts, tris, cfg)
+    bad = render_reference(verts, tris, cfg, assumed_tx_positions=wrong)
+    assert bad.peak < 0.9 * good.peak  # ~λ/4 of position error defocuses the image
+    with pytest.raises(ValueError, match="selected antennas"):
+        render_reference(verts, tris, cfg, assumed_tx_positions=wrong[:5])
+
+
+# ----------------------------------------------------------------------------- material, noise, params
+def test_diffuse_material_brightens_a_tilted_plate():
+    verts, tris = plate_mesh(60.0, tilt_deg=35.0)
+    cfg = SMALL.replace(edge_taper_mm=0.0)
+    smooth = render(verts, tris, cfg, render_params={"material": 0.0})
+    rough = render(verts, tris, cfg, render_params={"material": 0.5})
+    assert rough.peak > 2.0 * smooth.peak
+
+
+def test_noise_level_follows_snr():
+    grid = ImageGrid.from_config(SMALL)
+    image = render_points([[0.0, 0.0, 90.0]], None, SMALL, render_params={"snr_db": 30.0}, roi=False,
+                          rng=np.random.default_rng(3), grid=grid)
+    mag = np.abs(image.volume)
+    far = mag[:, :40, :]  # far from the point: noise only
+    measured = 20 * np.log10(mag.max() / np.sqrt(np.mean(far**2)))
+    assert measured == pytest.approx(30.0, abs=1.5)
+
+
+def test_render_params_sampling_and_vector_round_trip():
+    rng = np.random.default_rng(0)
+    ranges = render_param_ranges()
+    assert tuple(ranges) == RENDER_PARAM_NAMES
+    assert ranges["dynamic_range_db"] == (15.0, 30.0)
+    draws = [sample_render_params(rng) for _ in range(200)]
+    for name, (lo, hi) in ranges.items():
+        values = np.array([d[name] for d in draws])
+        assert values.min() >= lo and values.max() <= hi and values.std() > 0
+    vec = render_params_to_vector(draws[0])
+    assert vec.shape == (len(RENDER_PARAM_NAMES),)
+    assert render_params_from_vector(vec) == draws[0]
+    assert render_params_to_vector({**draws[0], "snr_db": None})[-1] == ranges["snr_db"][1]
+    with pytest.raises(ValueError, match="rendering parameters"):
+        render_params_from_vector(np.zeros(3))
+
+
+def test_rendering_parameters_are_used_and_recorded(face):
+    params = {"dynamic_range_db": 25.0, "material": 0.2, "aperture_mm": 160.0, "snr_db": 45.0}
+    image = render(*face, SMALL, render_params=params)
+    assert image.render_params == params
+    assert image.amplitude_db().min() == pytest.approx(-25.0)
+    drawn = render(*face, SMALL, render_params="random", rng=np.random.default_rng(5))
+    assert drawn.render_params == sample_render_params(np.random.default_rng(5))
+    with pytest.raises(ValueError, match="unknown rendering parameter"):
+        render(*face, SMALL, render_params={"gain": 1.0})
+
+
+def test_images_are_in_unit_range_with_background_zero(face):
+    image = render(*face, SMALL, pose=pose_from_degrees(yaw=4, pitch=-8, roll=5, tx=30, ty=-20, tz=40))
+    for img in (image.amplitude, image.depth):
+        assert img.dtype == np.float32 and img.shape == (32, 32)
+        assert img.min() >= 0.0 and img.max() <= 1.0
+    assert image.amplitude.max() == 1.0
+    assert np.all(image.depth[image.amplitude == 0] == 0)
+    assert np.all(image.depth[image.amplitude > 0] > 0)
+
+
+# ----------------------------------------------------------------------------- determinism, errors
+def test_same_seed_gives_identical_images(face):
+    params = {"material": 0.3, "snr_db": 35.0}
+    a = render(*face, SMALL, render_params=params, rng=np.random.default_rng(7))
+    b = render(*face, SMALL, render_params=params, rng=np.random.default_rng(7))
+    c = render(*face, SMALL, render_params=params, rng=np.random.default_rng(8))
+    assert np.array_equal(a.amplitude, b.amplitude) and np.array_equal(a.depth, b.depth)
+    assert not np.array_equal(a.amplitude, c.amplitude)
+    assert np.array_equal(render(*face, SMALL).amplitude, render(*face, SMALL).amplitude)
+
+
+def test_surface_sampling_is_dense_and_area_preserving():
+    verts, tris = plate_mesh(40.0)
+    scene = surface_scene(verts, tris, SMALL.replace(edge_taper_mm=0.0, material=0.0))
+    assert np.abs(scene.amplitudes).sum() == pytest.approx(1600.0, rel=1e-6)
+    assert len(scene) >= 1600 / SMALL.surface_spacing_mm**2
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda v, t: (np.where(np.arange(len(v))[:, None] == 3, np.nan, v), t), "NaN"),
+    (lambda v, t: (v[:0], t[:0]), "empty mesh"),
+    (lambda v, t: (v, np.concatenate([t, [[0, 1, len(v)]]])), "out of range"),
+    (lambda v, t: (v[:, :2], t), r"shape \(N, 3\)"),
+    (lambda v, t: (v, t.astype(float)), "integer"),
+])
+def test_bad_meshes_raise_clear_errors(face, mutate, message):
+    verts, tris = mutate(*face)
+    with pytest.raises(ValueError, match=message):
+        render(verts, tris, SMALL)
+
+
+def test_face_outside_the_field_of_view_is_an_error(face):
+    with pytest.raises(ValueError, match="outside the field of view"):
+        render(*face, SMALL, pose=pose_from_degrees(tx=400.0))
+    with pytest.raises(ValueError, match="outside the field of view"):
+        render_reference(*face, SMALL, pose=pose_from_degrees(yaw=180.0), stride=8)
+
+
+def test_bad_arguments_raise_clear_errors(face):
+    with pytest.raises(ValueError, match="RadarConfig"):
+        render(*face, {"image_size": 32})
+    with pytest.raises(ValueError, match="Generator"):
+        render(*face, SMALL, rng=3)
+    with pytest.raises(ValueError, match="'random'"):
+        render(*face, SMALL, render_params="sample")
+    with pytest.raises(ValueError, match="stride"):
+        render_reference(*face, SMALL, stride=0)
+
+
+# ----------------------------------------------------------------------------- widget
+def test_widget_update_renders_and_validates(face):
+    from radarface.facemodel import load_model
+    from radarface.widgets.radar import render_panel
+
+    panel = render_panel(load_model("builtin"), SMALL)
+    image = panel.update(yaw=3.0, tz=20.0, expression_0=1.5, dynamic_range_db=25.0, material=0.2, noise=False)
+    assert image.amplitude.shape == (32, 32)
+    assert image.render_params["dynamic_range_db"] == 25.0 and image.render_params["snr_db"] is None
+    with pytest.raises(ValueError, match="unknown control"):
+        panel.update(colour=1)
