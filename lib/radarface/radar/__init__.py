@@ -24,7 +24,11 @@ from radarface.radar.params import (RENDER_PARAM_NAMES, default_render_params, r
 from radarface.radar.pipeline import antennas, image_from_scene, render, render_points, render_reference
 from radarface.radar.scatter import Scene, point_scene, surface_scene
 
-__all__ = [
+#: Bumped whenever the renderers' output changes, so datasets made by an older renderer
+#: are not silently reused (the dataset settings and file names include it).
+RENDERER_VERSION = 1
+
+__all__ = ["RENDERER_VERSION", 
     "C_MM_PER_S", "RENDER_PARAM_NAMES", "ImageGrid", "RadarConfig", "RadarImage", "Scene", "antenna_positions",
     "antennas", "array_center", "default_render_params", "depth_to_mm", "form_image", "image_from_scene",
     "point_scene", "render", "render_param_ranges", "render_params_from_vector", "render_params_to_vector",

@@ -1,0 +1,133 @@
+"""Command line for synthetic radar face datasets.
+
+    python -m radarface.dataset generate [--out data/NAME.h5] [--n N] [--profile P]
+                                         [--workers W] [--seed S] [--model SOURCE]
+                                         [--shard K/M] [--dtype float16|float32]
+                                         [--set NAME=VALUE ...] [--no-progress]
+    python -m radarface.dataset combine --out data/NAME.h5 SHARD.h5 [SHARD.h5 ...]
+    python -m radarface.dataset info data/NAME.h5
+    python -m radarface.dataset path [--profile P] [--set NAME=VALUE ...]
+
+``generate`` is resumable: after Ctrl-C, ``kill -9`` or a power cut, run the same command
+again. Without ``--out`` it writes the profile's default file (what the notebooks read,
+see ``path``); ``--n`` defaults to the profile's ``n_samples``. ``--set`` overrides any
+profile setting (e.g. ``--set image_size=48``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from radarface import profiles
+from radarface.run import parse_value
+
+
+def _profile(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = {}
+    for spec in args.set:
+        name, sep, value = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects NAME=VALUE, got {spec!r}")
+        overrides[name] = parse_value(value)
+    for key in ("seed", "model", "workers", "n_samples"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    if getattr(args, "dtype", None):
+        overrides["dataset_dtype"] = args.dtype
+    return profiles.resolve(args.profile, **overrides)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from radarface.dataset.generator import default_path, generate, parse_shard, profile_config, shard_path
+    from radarface.facemodel import load_model
+
+    cfg = _profile(args)
+    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    out = Path(args.out) if args.out else default_path(cfg, model)
+    print(f"generating {cfg['n_samples']} samples (profile {cfg['profile']}, model {model.name}, "
+          f"seed {cfg['seed']}) -> {shard_path(out, parse_shard(args.shard))}",
+          file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    path = generate(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], cfg["workers"], model=model,
+                    shard=args.shard, dtype=cfg["dataset_dtype"], progress=not args.no_progress)
+    print(f"{path}: complete ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from radarface.dataset.combine import combine
+
+    path = combine(args.shards, args.out)
+    print(f"{path}: virtual dataset over {len(args.shards)} shard(s)")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from radarface.dataset.schema import open_dataset_file, read_settings
+
+    with open_dataset_file(args.path, allow_incomplete=True) as h5:
+        settings = read_settings(h5)
+        done = int(h5["done"][:].sum())
+        print(f"{args.path}: {'complete' if h5.attrs['complete'] else 'INCOMPLETE'}, {done} of "
+              f"{h5['done'].shape[0]} samples (indices {settings['index_start']}..{settings['index_stop'] - 1} "
+              f"of {settings['n']}), images {h5['amplitude'].shape[1:]} {h5['amplitude'].dtype}")
+        print(json.dumps(settings, indent=1, sort_keys=True))
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from radarface.dataset.generator import default_path
+
+    with contextlib.redirect_stdout(sys.stderr):  # load_model("auto") says what it chose
+        path = default_path(_profile(args))
+    print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m radarface.dataset", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="generate, finish or check a dataset file")
+    gen.add_argument("--out", help="output file (default: the profile's file in data/)")
+    gen.add_argument("--n", dest="n_samples", type=int, help="number of samples (default: the profile's)")
+    gen.add_argument("--profile", default="cpu", choices=profiles.names())
+    gen.add_argument("--workers", type=int, help="renderer processes, 0 = all cores (default: the profile's)")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--model", help='face model source: builtin, ict, auto, or a file/folder path')
+    gen.add_argument("--shard", help="K/M: generate only the K-th of M index ranges (K from 1)")
+    gen.add_argument("--dtype", choices=("float16", "float32"), help="image dtype (default: the profile's)")
+    gen.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(run=_generate)
+    comb = sub.add_parser("combine", help="join shard files into one virtual dataset (no copy)")
+    comb.add_argument("--out", required=True)
+    comb.add_argument("shards", nargs="+")
+    comb.set_defaults(run=_combine)
+    info = sub.add_parser("info", help="state and settings of a dataset file")
+    info.add_argument("path")
+    info.set_defaults(run=_info)
+    where = sub.add_parser("path", help="print the profile's default dataset file")
+    where.add_argument("--profile", default="cpu", choices=profiles.names())
+    where.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    where.set_defaults(run=_path)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130  # the writer has said how to resume
+    except (ValueError, FileNotFoundError) as err:
+        print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Storage, resume and worker machinery of dataset generation, with a tiny stand-in renderer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from radarface.dataset import schema, store, writer
+
+FIELDS = {
+    "amplitude": ((4, 5), "float16"),
+    "depth": ((4, 5), "float16"),
+    "shape": ((3,), "float64"),
+    "expression": ((2,), "float64"),
+    "pose": ((6,), "float64"),
+    "render": ((3,), "float64"),
+}
+
+
+def settings_for(n: int, seed: int = 0, **changes) -> dict:
+    base = {"schema_version": schema.SCHEMA_VERSION, "radarface_version": "test", "seed": seed, "n": n,
+            "index_start": 0, "index_stop": n, "dtype": "float16", "config": {"image_size": 4, "n_freq": 8}}
+    for key, value in changes.items():
+        if key in base["config"]:
+            base["config"][key] = value
+        else:
+            base[key] = value
+    return base
+
+
+class ToySource:
+    """Deterministic per-index arrays; optionally slow, or failing / interrupting at one index."""
+
+    def __init__(self, seed: int = 0, delay: float = 0.0, fail_at: int | None = None,
+                 interrupt_at: int | None = None, forbid: bool = False, die_at: int | None = None):
+        self.seed, self.delay, self.fail_at, self.interrupt_at, self.forbid = seed, delay, fail_at, interrupt_at, forbid
+        self.die_at = die_at
+
+    def setup(self) -> None:
+        if self.forbid:
+            raise AssertionError("the source should not have been used")
+
+    def __call__(self, index: int) -> dict[str, np.ndarray]:
+        if index == self.fail_at:
+            raise ValueError("boom")
+        if index == self.interrupt_at:
+            raise KeyboardInterrupt
+        if index == self.die_at:
+            os._exit(1)  # e.g. the OOM killer
+        time.sleep(self.delay)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+        return {name: rng.random(shape) for name, (shape, _) in FIELDS.items()}
+
+
+def write(path, n=10, source=None, workers=1, **kw) -> Path:
+    return writer.write_dataset(path, FIELDS, settings_for(n), {"extra": 1}, source or ToySource(),
+                                workers=workers, progress=False, **kw)
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    with h5py.File(path, "r") as h5:
+        return {name: h5[name][:] for name in (*FIELDS, "done")}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, np.ndarray]:
+    return arrays(write(tmp_path_factory.mktemp("ref") / "ref.h5", n=10, block_size=3))
+
+
+def test_write_complete_file(tmp_path, reference):
+    path = write(tmp_path / "a.h5", n=10)
+    with h5py.File(path, "r") as h5:
+        assert h5.attrs["complete"] and h5.attrs["extra"] == 1
+        assert json.loads(h5.attrs["settings"])["n"] == 10
+        stats = json.loads(h5.attrs["generation"])
+        assert stats["rendered"] == 10 and stats["workers"] == 1 and stats["cpu_s_per_sample"] >= 0
+        assert h5["amplitude"].chunks == (1, 4, 5) and h5["amplitude"].compression == "gzip"
+        assert h5["amplitude"].dtype == np.float16
+    assert not schema.journal_dir(path).exists()
+    assert_same(arrays(path), reference)
+
+
+def test_two_workers_give_the_same_arrays(tmp_path, reference):
+    assert_same(arrays(write(tmp_path / "b.h5", n=10, workers=2, block_size=2)), reference)
+
+
+def test_complete_file_is_reused_without_rendering(tmp_path):
+    path = write(tmp_path / "c.h5", n=6)
+    before = path.stat().st_mtime_ns
+    write(path, n=6, source=ToySource(forbid=True))
+    assert path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": 1}, "seed=0, now 1"),
+    ({"image_size": 8}, "image_size=4, now 8"),
+    ({"n": 12}, "n=10, now 12"),
+])
+def test_rerun_with_other_settings_is_refused(tmp_path, change, message):
+    path = write(tmp_path / "d.h5", n=10)
+    with pytest.raises(ValueError, match=message) as info:
+        writer.write_dataset(path, FIELDS, settings_for(**{"n": 10, **change}), {}, ToySource(forbid=True),
+                             workers=1, progress=False)
+    assert str(path) in str(info.value) and "Delete it" in str(info.value)
+
+
+def test_unfinished_journal_with_other_settings_is_refused(tmp_path):
+    path = tmp_path / "e.h5"
+    store.Journal(path).create(settings_for(10))
+    with pytest.raises(ValueError, match="unfinished dataset .* dtype='float16', now 'float32'"):
+        writer.write_dataset(path, FIELDS, settings_for(10, dtype="float32"), {}, ToySource(forbid=True),
+                             workers=1, progress=False)
+
+
+def test_interrupt_keeps_finished_samples_and_resume_completes(tmp_path, reference, capsys):
+    path = tmp_path / "f.h5"
+    with pytest.raises(KeyboardInterrupt):
+        write(path, n=10, source=ToySource(interrupt_at=7), block_size=2)
+    assert "Rerun the same command" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="incomplete \\(6 of 10 samples\\)"):
+        schema.open_dataset_file(path)
+    with schema.open_dataset_file(path, allow_incomplete=True) as h5:
+        assert h5["done"][:].tolist() == [True] * 6 + [False] * 4
+    write(path, n=10, source=ToySource(), block_size=3)
+    assert_same(arrays(path), reference)
+
+
+def test_snapshot_without_journal_is_resumed(tmp_path, reference):
+    path = tmp_path / "g.h5"
+    with pytest.raises(KeyboardInterrupt):
+        write(path, n=10, source=ToySource(interrupt_at=5), block_size=1)
+    store.Journal(path).remove()  # e.g. the snapshot was copied elsewhere on its own
+    write(path, n=10)
+    assert_same(arrays(path), reference)
+
+
+def test_worker_error_names_the_sample(tmp_path):
+    with pytest.raises(writer.SampleError, match="sample 4 failed: ValueError: boom"):
+        write(tmp_path / "h.h5", n=8, source=ToySource(fail_at=4), block_size=2)
+
+
+def test_dead_worker_is_an_error_not_a_hang(tmp_path, reference):
+    path = tmp_path / "dead.h5"
+    with pytest.raises(writer.SampleError, match="worker process died"):
+        write(path, n=10, source=ToySource(die_at=5, delay=0.05), workers=2, block_size=1)
+    assert store.Journal(path).blocks()  # what finished is kept
+    write(path, n=10)
+    assert_same(arrays(path), reference)
+
+
+def test_damaged_block_is_regenerated(tmp_path, reference):
+    path = tmp_path / "i.h5"
+    with pytest.raises(KeyboardInterrupt):
+        write(path, n=10, source=ToySource(interrupt_at=8), block_size=4)
+    journal = store.Journal(path)
+    first = journal.blocks()[0][2]
+    first.write_bytes(first.read_bytes()[:50])  # e.g. a disk fault
+    (journal.dir / ".tmp-123-block_000000008_000000010.npz").write_bytes(b"half")
+    with pytest.warns(UserWarning, match="discarding damaged block"):
+        write(path, n=10, block_size=4)
+    assert_same(arrays(path), reference)
+
+
+def test_second_generator_on_the_same_file_is_refused(tmp_path):
+    import fcntl
+
+    path = tmp_path / "j.h5"
+    journal = store.Journal(path)
+    journal.dir.mkdir()
+    with open(journal.dir / "lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="another process is generating"):
+            write(path, n=4)
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_dataset_store import ToySource, write
+    write({path!r}, n=40, source=ToySource(delay=0.05), workers=2, block_size=2)
+""")
+
+
+def test_sigkill_loses_only_samples_in_flight(tmp_path):
+    path = tmp_path / "k.h5"
+    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), path=str(path))
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    journal = store.Journal(path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.dir.exists() or len(journal.blocks()) < 4):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the writer and its workers, at an arbitrary moment
+    proc.wait()
+    kept = journal.blocks()
+    assert 4 <= len(kept) < 20 and not path.exists()
+    write(path, n=40, source=ToySource(), workers=2)
+    expected = arrays(write(tmp_path / "uninterrupted.h5", n=40))
+    assert_same(arrays(path), expected)
+
+
+def test_plan_blocks_covers_exactly_the_unfinished_rows():
+    todo = np.array([1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1], dtype=bool)
+    assert writer.plan_blocks(todo, 100, 2) == [(100, 102), (102, 103), (104, 105), (107, 109),
+                                                (109, 111), (111, 112)]
+
+
+def test_resolve_workers():
+    assert writer.resolve_workers(0) >= 1 and writer.resolve_workers(3) == 3
+    with pytest.raises(ValueError, match="got -1"):
+        writer.resolve_workers(-1)
+
+
+# ----------------------------------------------------------------- opening files
+def test_open_missing_file_mentions_unfinished_generation(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist$"):
+        schema.open_dataset_file(tmp_path / "none.h5")
+    store.Journal(tmp_path / "half.h5").create(settings_for(4))
+    with pytest.raises(FileNotFoundError, match="generation is unfinished"):
+        schema.open_dataset_file(tmp_path / "half.h5")
+
+
+def test_open_rejects_non_hdf5_truncated_and_wrong_schema(tmp_path, reference):
+    good = write(tmp_path / "good.h5", n=10)
+    text = tmp_path / "text.h5"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match=f"{text} is not an HDF5 file"):
+        schema.open_dataset_file(text)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match=f"{cut} .*(truncated|corrupt)"):
+        schema.open_dataset_file(cut)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as h5:
+        h5["amplitude"] = np.zeros((2, 4, 4))
+    with pytest.raises(ValueError, match=r"missing dataset\(s\) \['depth'"):
+        schema.open_dataset_file(other)
+
+
+def test_existing_unreadable_file_is_not_overwritten(tmp_path):
+    path = tmp_path / "x.h5"
+    path.write_text("not a dataset")
+    with pytest.raises(ValueError, match="exists but is not a readable dataset"):
+        write(path, n=4)
+    assert path.read_text() == "not a dataset"
