@@ -30,17 +30,27 @@ _COMMON: dict[str, Any] = {
     "encoder_epochs": 200,
     "encoder_batch": 50,
     "encoder_lr": (0.01, 0.001),
+    "encoder_render": False,  # also predict the rendering parameters (pose network)
+    "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)
     "decoder_backbone": "resnet50",
     "decoder_epochs": 300,
     "decoder_batch": 150,
     "decoder_lr": 0.001,
+    # weight of the depth image's background pixels in the image loss (1 = the paper's plain L2;
+    # see radarface.models.decoder)
+    "decoder_background_weight": 0.1,
     # autoencoder (point 5)
     "autoencoder_epochs": 300,
     "autoencoder_batch": 50,
     "autoencoder_lr": 0.001,
     "param_loss_weight": 1.0,
     "tta_steps": 200,
+    # test-time analysis by synthesis (radarface.refine): Adam on the parameters (a) or on the
+    # encoder's weights (b), with a Gaussian prior on the normalised parameters
+    "tta_lr": 0.01,
+    "tta_encoder_lr": 1e-4,
+    "tta_prior_weight": 1e-3,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -52,10 +62,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "workers": 2,
         "dataset_dtype": "float32",
         "encoder_backbone": "tiny",
-        "encoder_epochs": 2,
+        "encoder_epochs": 4,
         "encoder_batch": 16,
+        "train_threads": 1,  # results independent of the machine's core count
         "decoder_backbone": "tiny",
-        "decoder_epochs": 2,
+        "decoder_epochs": 20,  # ~3 s: enough for the curves to fall
         "decoder_batch": 16,
         "autoencoder_epochs": 2,
         "autoencoder_batch": 16,

@@ -1,0 +1,193 @@
+"""The supervised encoder (paper §1 point 3): radar image(s) to normalised face parameters.
+
+Three networks side by side, as in the paper: one for the shape coefficients, one for the
+expression coefficients (outputs ``3·tanh``, so within ±3 standard deviations) and one
+for the pose (and the rendering parameters when they are predicted too, unbounded). The
+output is the dataset's normalised target vector, same column layout
+(:attr:`radarface.dataset.RadarFaceDataset.slices`): shape, expression, pose[, render].
+
+Backbones (``backbone``):
+
+- ``"resnet50"`` (profile ``paper``): two torchvision ResNet-50 and a torchvision AlexNet,
+  no pretrained weights, stems adapted to the image size (:mod:`.backbones`).
+- ``"resnet18"``: the same with ResNet-18 and AlexNet at full width.
+- ``"resnet18-narrow"`` (profile ``cpu``): ResNet-18 at a quarter width (stages 16–128
+  wide) and an AlexNet at a quarter width without dropout: about a minute per epoch of
+  8,000 images of 2 × 64 × 64 px on 2 CPU cores (half width took about 2.5 times as long).
+- ``"tiny"`` (profile ``smoke``): three small CNNs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from radarface.models import backbones
+
+if TYPE_CHECKING:
+    from radarface.dataset import RadarFaceDataset
+    from radarface.train import FitResult
+
+#: Output bound of the shape and expression heads, in standard deviations.
+COEFFICIENT_BOUND: float = 3.0
+
+#: backbone name -> (factory for the shape and expression networks, factory for the pose network);
+#: each factory is ``(in_channels, n_out, image_size) -> nn.Module``.
+BACKBONES: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = {
+    "resnet50": (partial(backbones.resnet, depth=50), partial(backbones.alexnet, width=1.0, dropout=0.5)),
+    "resnet18": (partial(backbones.resnet, depth=18, width=64), partial(backbones.alexnet, width=1.0, dropout=0.5)),
+    "resnet18-narrow": (partial(backbones.resnet, depth=18, width=16),
+                        partial(backbones.alexnet, width=0.25, dropout=0.0)),
+    "tiny": (partial(backbones.tiny_cnn, width=8), partial(backbones.tiny_cnn, width=8)),
+}
+
+
+class Encoder(nn.Module):
+    """Radar images (B, C, H, W) in [0, 1] -> normalised targets (B, Ks + Ke + n_pose + n_render).
+
+    Args:
+        in_channels: 1 (amplitude or depth) or 2 (both, amplitude first).
+        image_size: H = W in px; adapts the backbones' stems (see :mod:`.backbones`).
+        n_shape, n_expression: coefficient counts Ks, Ke (outputs ``3·tanh``).
+        n_pose: pose outputs (6: yaw, pitch, roll, tx, ty, tz, normalised).
+        n_render: rendering-parameter outputs (0 = not predicted).
+        backbone: a key of :data:`BACKBONES`.
+
+    >>> enc = Encoder(2, 32, 10, 7, backbone="tiny")
+    >>> enc(torch.zeros(3, 2, 32, 32)).shape
+    torch.Size([3, 23])
+    """
+
+    def __init__(self, in_channels: int, image_size: int, n_shape: int, n_expression: int, n_pose: int = 6,
+                 n_render: int = 0, backbone: str = "resnet50"):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+        for name, value in (("n_shape", n_shape), ("n_expression", n_expression), ("n_pose", n_pose),
+                            ("n_render", n_render)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if n_shape + n_expression + n_pose + n_render == 0:
+            raise ValueError("the encoder needs at least one output; all counts are 0")
+        self.in_channels, self.image_size, self.backbone = in_channels, image_size, backbone
+        self.sizes = {"shape": n_shape, "expression": n_expression, "pose": n_pose, "render": n_render}
+        coefficient_net, pose_net = BACKBONES[backbone]
+        heads = {"shape": coefficient_net, "expression": coefficient_net, "pose": pose_net}
+        counts = {"shape": n_shape, "expression": n_expression, "pose": n_pose + n_render}
+        self.heads = nn.ModuleDict({name: heads[name](in_channels, counts[name], image_size)
+                                    for name in heads if counts[name] > 0})
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        """Columns of each group (shape, expression, pose[, render]) in the output."""
+        out, start = {}, 0
+        for name, size in self.sizes.items():
+            if size or name != "render":
+                out[name] = slice(start, start + size)
+                start += size
+        return out
+
+    @property
+    def n_outputs(self) -> int:
+        """Length D of the output vector."""
+        return sum(self.sizes.values())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised targets (B, D) from images (B, C, H, W)."""
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(f"images must be (B, {self.in_channels}, H, W), got {tuple(images.shape)}")
+        parts = []
+        for name in ("shape", "expression"):
+            if name in self.heads:
+                parts.append(COEFFICIENT_BOUND * torch.tanh(self.heads[name](images)))
+        if "pose" in self.heads:
+            parts.append(self.heads["pose"](images))
+        return torch.cat(parts, dim=1)
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, image_size={self.image_size}, backbone={self.backbone!r}, "
+                f"sizes={self.sizes}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, dict[str, float]]]
+
+
+def parameter_loss(slices: dict[str, slice]) -> LossFn:
+    """The paper's L2 parameter loss for :func:`radarface.train.fit`: mean squared error over all target columns.
+
+    ``slices`` (group -> columns) only name the per-group errors logged beside the loss.
+    """
+    def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        images, targets = batch[0], batch[1]
+        pred = model(images)
+        if pred.shape != targets.shape:
+            raise ValueError(f"encoder output {tuple(pred.shape)} does not match targets {tuple(targets.shape)}; "
+                             "build the encoder with the dataset's group sizes (n_render, include_render)")
+        squared = (pred - targets) ** 2
+        logs = {name: float(squared[:, cols].detach().mean())
+                for name, cols in slices.items() if cols.stop > cols.start}
+        return squared.mean(), logs
+
+    return loss_fn
+
+
+def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
+                  image_size: int | None = None) -> Encoder:
+    """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by ``cfg["seed"]``."""
+    from radarface.train import seeded
+
+    sizes = {name: cols.stop - cols.start for name, cols in slices.items()}
+    with seeded(cfg["seed"]):
+        return Encoder(in_channels, int(image_size or cfg["image_size"]), sizes["shape"], sizes["expression"],
+                       sizes.get("pose", 6), sizes.get("render", 0), backbone=cfg["encoder_backbone"])
+
+
+def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset]:
+    """Train, val and test splits of the profile's dataset (generated if missing) for ``inputs``.
+
+    Targets include the rendering parameters when ``cfg["encoder_render"]`` is true.
+    """
+    from radarface import dataset
+
+    path = dataset.ensure(cfg)
+    return {split: dataset.RadarFaceDataset(path, inputs, split, include_render=bool(cfg["encoder_render"]))
+            for split in ("train", "val", "test")}
+
+
+def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path) -> str:
+    """Checkpoint name ``encoder_<inputs>_<hash8>``, the hash over every setting that changes the trained weights."""
+    from radarface.train import run_name
+
+    keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "seed")
+    return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **{k: cfg[k] for k in keys})
+
+
+def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progress: bool = True,
+                **fit_options: Any) -> tuple[Encoder, FitResult]:
+    """Build the profile's encoder and train it (or resume / reuse its checkpoint) on :func:`encoder_data` splits.
+
+    Schedule from ``cfg``: ``encoder_epochs``, ``encoder_batch``, ``encoder_lr`` (a number or
+    ``(start, end)`` decaying linearly over 75 % of the epochs), ``seed``, ``train_threads``
+    (0 = all cores). Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
+    Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
+    """
+    from radarface import train
+
+    train_ds = data["train"]
+    model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0])
+    checkpoint = train.checkpoint_path(encoder_run_name(cfg, train_ds.inputs, train_ds.path))
+    result = train.fit(model, parameter_loss(train_ds.slices), train_ds, data.get("val"),
+                       epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
+                       checkpoint=checkpoint, seed=int(cfg["seed"]), threads=int(cfg["train_threads"]) or None,
+                       progress=progress, **fit_options)
+    return model.eval(), result

@@ -1,0 +1,248 @@
+"""Test-time analysis by synthesis (paper §1 point 5): refine parameters from images alone.
+
+Given radar images and a frozen learned renderer, minimise over the parameters
+
+    objective = image_loss(decoder(p), images) + prior_weight · mean(p_free²)
+
+(per image, averaged over the images): the image loss of :func:`radarface.models.decoder.image_loss`
+and a Gaussian prior N(0, 1) on the normalised parameters that are being changed, which
+keeps the search near faces the face model finds likely when the image alone is ambiguous.
+No labels are used. The paper's text allows two readings, both here:
+
+- :func:`refine_parameters` (a): the parameter vector itself is optimised, starting from
+  the encoder's prediction (one free vector per image).
+- :func:`finetune_encoder` (b): the encoder's weights are fine-tuned on the unlabelled
+  test images; the parameters are its outputs.
+
+Both run a fixed number of Adam steps on the full objective (all images, in chunks with
+accumulated gradients, so memory stays bounded and chunking does not change the result),
+record per step the image loss, the prior and, given a ``tracer`` (e.g.
+:func:`vertex_tracer`), the vertex distance, and return the vectors of the last step.
+Networks run in eval mode: batch-norm statistics are the trained ones, there is no
+dropout, and each image's result does not depend on the others'. Deterministic: fixed
+thread count and deterministic algorithms during the call, nothing random drawn.
+
+This is a separate loop from :func:`radarface.train.fit` on purpose: it trains no model on
+a training set (no epochs, batches, validation or checkpoints), it descends one objective
+on the test images, and (a) has no module to train.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from radarface.models.decoder import image_loss
+
+#: ``tracer(vectors (B, D) numpy) -> float``, called once per step (e.g. vertex distance in mm)
+Tracer = Callable[[np.ndarray], float]
+
+
+@dataclass
+class RefineResult:
+    """Refined normalised vectors (B, D) and the per-step trace.
+
+    ``trace`` keys: ``step`` (0 = before any update, ``steps`` = after the last),
+    ``image_loss``, ``prior`` (mean of the squared free parameters), ``objective`` and,
+    with a tracer, ``vertex_mm``.
+    """
+
+    params: torch.Tensor
+    trace: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def vertex_tracer(face_model, true_targets: np.ndarray | torch.Tensor,
+                  denormalise: Callable[[np.ndarray], dict[str, np.ndarray]]) -> Tracer:
+    """A tracer giving :func:`radarface.metrics.vertex_distance` (mm, model frame) of vectors against ``true_targets``.
+
+    ``true_targets`` (B, D) and the traced vectors are normalised targets of the same
+    layout; ``denormalise`` maps them to parameter dicts (``RadarFaceDataset.denormalise``).
+    """
+    from radarface.metrics import vertex_distance
+
+    true = np.asarray(true_targets.detach().cpu() if isinstance(true_targets, torch.Tensor) else true_targets,
+                      dtype=np.float64)
+    true_params = denormalise(true)
+
+    def tracer(vectors: np.ndarray) -> float:
+        if vectors.shape != true.shape:
+            raise ValueError(f"traced vectors {vectors.shape} do not match the true targets {true.shape}")
+        return vertex_distance(face_model, true_params, denormalise(vectors))
+
+    return tracer
+
+
+@contextlib.contextmanager
+def _frozen(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode and no weight gradients for ``modules`` during the block (restored afterwards)."""
+    states = [(m, m.training, [p.requires_grad for p in m.parameters()]) for m in modules]
+    for m in modules:
+        m.eval()
+        m.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for m, training, grads in states:
+            m.train(training)
+            for p, g in zip(m.parameters(), grads):
+                p.requires_grad_(g)
+
+
+@contextlib.contextmanager
+def _deterministic(threads: int | None, seed: int) -> Iterator[None]:
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(int(threads) if threads else old_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+
+
+def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chunk: int) -> None:
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor (B, C, H, W), got {getattr(images, 'shape', type(images))}")
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if not lr > 0 or not prior_weight >= 0 or not chunk >= 1:
+        raise ValueError(f"need lr > 0, prior_weight >= 0 and chunk >= 1, got {lr}, {prior_weight}, {chunk}")
+
+
+def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tensor], torch.Tensor],
+             decoder: nn.Module, images: torch.Tensor, prior_columns: torch.Tensor, *, steps: int, lr: float,
+             prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int
+             ) -> tuple[torch.Tensor, dict[str, list[float]]]:
+    """Adam on ``variables`` for ``steps`` steps of the full objective; (last vectors (B, D), trace)."""
+    optimizer = torch.optim.Adam(variables, lr=lr)
+    n = len(images)
+    trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
+    vectors = torch.empty(0)
+    for step in range(steps + 1):
+        last = step == steps
+        optimizer.zero_grad(set_to_none=True)
+        totals, parts = np.zeros(2), []
+        with torch.set_grad_enabled(not last):
+            for idx in torch.split(torch.arange(n), chunk):
+                v = vectors_of(idx)
+                img = image_loss(decoder(v), images[idx], reduction="none", **loss_options)
+                prior = v[:, prior_columns].square().mean(1)
+                if not last:
+                    ((img + prior_weight * prior).sum() / n).backward()
+                totals += [float(img.detach().sum()), float(prior.detach().sum())]
+                parts.append(v.detach())
+        vectors = torch.cat(parts)
+        img_mean, prior_mean = totals / n
+        if not np.isfinite(img_mean + prior_mean):
+            raise FloatingPointError(f"objective is not finite at step {step}; lower the learning rate (now {lr:g})")
+        for key, value in (("step", step), ("image_loss", img_mean), ("prior", prior_mean),
+                           ("objective", img_mean + prior_weight * prior_mean)):
+            trace[key].append(float(value))
+        if tracer is not None:
+            trace.setdefault("vertex_mm", []).append(float(tracer(vectors.double().numpy())))
+        if not last:
+            optimizer.step()
+    return vectors, trace
+
+
+def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int) -> torch.Tensor:
+    """Boolean column mask (D,) from a mask, a slice or None (all)."""
+    if mask is None:
+        return torch.ones(d, dtype=torch.bool)
+    if isinstance(mask, slice):
+        out = torch.zeros(d, dtype=torch.bool)
+        out[mask] = True
+        return out
+    out = torch.as_tensor(mask, dtype=torch.bool)
+    if out.shape != (d,):
+        raise ValueError(f"free must be a boolean mask of the {d} columns or a slice, got shape {tuple(out.shape)}")
+    return out
+
+
+def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: torch.Tensor, *, steps: int,
+                      lr: float = 0.01, prior_weight: float = 1e-3, free: Sequence[bool] | slice | None = None,
+                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
+                      tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
+                      threads: int | None = None) -> RefineResult:
+    """(a) Optimise the normalised parameter vectors (B, D) of ``images`` (B, C, H, W) through the frozen ``decoder``.
+
+    Args:
+        decoder: vectors (B, D) -> images (B, C, H, W) in [0, 1] (weights left unchanged).
+        init_params: start (B, D), e.g. the encoder's prediction with the rendering parameters.
+        steps, lr: Adam steps on the objective and their learning rate (normalised units).
+        prior_weight: weight of the mean squared free parameter (a N(0, 1) prior).
+        free: columns to optimise (boolean mask (D,) or slice; default all); the others
+            keep their initial values and are not in the prior.
+        depth_channels, background_weight: options of :func:`image_loss`.
+        tracer: called with the vectors (B, D) at every step (e.g. :func:`vertex_tracer`).
+        chunk: images per forward pass (memory only; the result is the same).
+        seed, threads: torch's global seed and thread count during the call.
+    """
+    _check(images, steps, lr, prior_weight, chunk)
+    init = torch.as_tensor(init_params, dtype=images.dtype).detach()
+    if init.ndim != 2 or len(init) != len(images):
+        raise ValueError(f"init_params must be (B, D) with B = {len(images)} images, got {tuple(init.shape)}")
+    columns = _columns(free, init.shape[1])
+    start = time.perf_counter()
+    with _deterministic(threads, seed), _frozen(decoder):
+        delta = torch.zeros(len(init), int(columns.sum()), dtype=init.dtype, requires_grad=True)
+
+        def vectors_of(idx: torch.Tensor) -> torch.Tensor:
+            v = init[idx].clone()
+            v[:, columns] = v[:, columns] + delta[idx]
+            return v
+
+        vectors, trace = _descend([delta], vectors_of, decoder, images, columns, steps=steps, lr=lr,
+                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk,
+                                  loss_options={"depth_channels": depth_channels,
+                                                "background_weight": background_weight})
+    return RefineResult(vectors, trace, time.perf_counter() - start)
+
+
+def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tensor, *, steps: int,
+                     lr: float = 1e-4, prior_weight: float = 1e-3, given: torch.Tensor | None = None,
+                     depth_channels: Sequence[int] = (), background_weight: float = 1.0,
+                     tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
+                     threads: int | None = None) -> RefineResult:
+    """(b) Fine-tune ``encoder`` in place on unlabelled ``images`` through the frozen ``decoder``; its final outputs.
+
+    The decoder's input is ``[encoder(images), given]``: ``given`` (B, R) holds columns the
+    encoder does not predict (the rendering parameters, when they are treated as known),
+    fixed and outside the prior. The encoder runs in eval mode (trained batch-norm
+    statistics, no dropout) and is left in eval mode. Other arguments as in
+    :func:`refine_parameters`; ``lr`` is for the encoder's weights.
+    """
+    _check(images, steps, lr, prior_weight, chunk)
+    if given is not None and (given.ndim != 2 or len(given) != len(images)):
+        raise ValueError(f"given must be (B, R) with B = {len(images)}, got {tuple(given.shape)}")
+    start = time.perf_counter()
+    with _deterministic(threads, seed), _frozen(decoder):
+        encoder.eval()
+        weights = [p for p in encoder.parameters() if p.requires_grad]
+        if not weights:
+            raise ValueError("the encoder has no trainable weights (requires_grad is off everywhere)")
+        with torch.no_grad():
+            n_out = encoder(images[:1]).shape[1]
+        columns = torch.zeros(n_out + (0 if given is None else given.shape[1]), dtype=torch.bool)
+        columns[:n_out] = True
+
+        def vectors_of(idx: torch.Tensor) -> torch.Tensor:
+            out = encoder(images[idx])
+            return out if given is None else torch.cat([out, given[idx].to(out.dtype)], 1)
+
+        vectors, trace = _descend(weights, vectors_of, decoder, images, columns, steps=steps, lr=lr,
+                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk,
+                                  loss_options={"depth_channels": depth_channels,
+                                                "background_weight": background_weight})
+    return RefineResult(vectors, trace, time.perf_counter() - start)

@@ -1,0 +1,399 @@
+"""The one training loop: encoder, learned renderer and autoencoder differ in model, loss and data.
+
+:func:`fit` trains a model with Adam on ``loss_fn(model, batch) -> (loss, logs)``, one
+learning rate per epoch from a schedule (:func:`linear_decay`, :func:`constant`), a
+validation pass after every epoch, and a checkpoint written atomically after every epoch.
+
+Reproducibility. Everything random in an epoch is derived from ``(seed, epoch)``: the
+batch order (a ``torch.Generator``) and the global torch generator that dropout draws
+from (reseeded at the start of each epoch, inside ``torch.random.fork_rng`` so the
+caller's state is untouched). Deterministic algorithms are switched on and the thread
+count is fixed for the duration of the call. So a run stopped at any point and rerun
+resumes from the last completed epoch and ends with the same weights, bit for bit, as an
+uninterrupted run (on the same machine and thread count). Build the model inside
+:func:`seeded` so its initial weights are fixed too.
+
+Checkpoints (``data/checkpoints/<name>.pt`` by convention, see :func:`checkpoint_path`)
+hold the model, the optimiser, the completed epoch count, the history, the RNG state and
+a fingerprint of the run (epochs, batch size, seed, schedule, data sizes, parameter
+count). A checkpoint of a finished run is reused without training; one whose fingerprint
+differs is refused (use another name, e.g. one keyed by :func:`run_name`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+Batch = tuple[torch.Tensor, ...]
+#: ``loss_fn(model, batch) -> (scalar loss tensor, {name: float})``
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
+Data = Sequence[torch.Tensor] | Dataset
+CHECKPOINT_FORMAT: int = 1
+
+
+# --------------------------------------------------------------------- schedules
+class Schedule(Protocol):
+    def __call__(self, epoch: int, epochs: int) -> float: ...
+
+
+@dataclass(frozen=True)
+class LinearDecay:
+    """Learning rate falling linearly from ``start`` (epoch 0) to ``end`` over the first ``fraction`` of the epochs."""
+
+    start: float
+    end: float
+    fraction: float = 0.75
+
+    def __call__(self, epoch: int, epochs: int) -> float:
+        ramp = self.fraction * epochs
+        t = 1.0 if ramp <= 0 else min(1.0, epoch / ramp)
+        return self.start + (self.end - self.start) * t
+
+
+@dataclass(frozen=True)
+class Constant:
+    """The same learning rate every epoch."""
+
+    lr: float
+
+    def __call__(self, epoch: int, epochs: int) -> float:
+        return self.lr
+
+
+def linear_decay(start: float, end: float, fraction: float = 0.75) -> LinearDecay:
+    """Schedule ``start -> end`` linearly over the first ``fraction`` of the epochs, then constant at ``end``.
+
+    The paper's encoder: ``linear_decay(0.01, 0.001, 0.75)`` over 200 epochs.
+
+    >>> s = linear_decay(0.01, 0.001)
+    >>> [round(s(e, 4), 4) for e in range(4)]
+    [0.01, 0.007, 0.004, 0.001]
+    """
+    if not (start > 0 and end > 0):
+        raise ValueError(f"learning rates must be positive, got start={start}, end={end}")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    return LinearDecay(float(start), float(end), float(fraction))
+
+
+def constant(lr: float) -> Constant:
+    """Schedule with the same learning rate ``lr`` every epoch."""
+    if not lr > 0:
+        raise ValueError(f"learning rate must be positive, got {lr}")
+    return Constant(float(lr))
+
+
+def schedule_from(value: float | Sequence[float] | Schedule) -> Schedule:
+    """A schedule from a profile value: a number (constant) or ``(start, end)`` (linear decay over 75 %)."""
+    if callable(value):
+        return value
+    if isinstance(value, (int, float)):
+        return constant(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return linear_decay(*value)
+    raise ValueError(f"learning rate must be a number, (start, end) or a schedule, got {value!r}")
+
+
+# ------------------------------------------------------------------------ data
+def _batcher(data: Data, what: str) -> tuple[int, Callable[[torch.Tensor], Batch]]:
+    """Size of ``data`` and a function from indices to a batch (tuple of tensors)."""
+    if isinstance(data, Dataset) and hasattr(data, "tensors"):
+        data = data.tensors()  # whole split in memory: slicing beats a DataLoader on CPU
+    if isinstance(data, (tuple, list)):
+        if not data or not all(isinstance(t, torch.Tensor) for t in data):
+            raise ValueError(f"{what} must be a tuple of tensors or a torch Dataset, got {type(data).__name__}")
+        sizes = {len(t) for t in data}
+        if len(sizes) != 1:
+            raise ValueError(f"{what} tensors differ in length: {[len(t) for t in data]}")
+        return sizes.pop(), lambda idx: tuple(t[idx] for t in data)
+    if isinstance(data, Dataset):
+        return len(data), lambda idx: tuple(default_collate([data[int(i)] for i in idx]))
+    raise ValueError(f"{what} must be a tuple of tensors or a torch Dataset, got {type(data).__name__}")
+
+
+def _chunks(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Batches of ``order``; a final batch of one joins the previous one (batch norm needs two)."""
+    batches = list(torch.split(order, batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+# ------------------------------------------------------------------ run set-up
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Context in which the global torch generator starts from ``seed`` (restored on exit): build models in it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+@contextlib.contextmanager
+def _reproducible(threads: int | None) -> Iterator[int]:
+    threads = int(threads or os.cpu_count() or 1)
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield threads
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+
+
+def run_name(prefix: str, **parts: Any) -> str:
+    """``<prefix>_<hash8>``, the hash over ``parts`` (JSON, sorted): a checkpoint name keyed by its settings.
+
+    >>> run_name("encoder", inputs="both", epochs=2)
+    'encoder_54f24000'
+    """
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return f"{prefix}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def checkpoint_path(name: str) -> Path:
+    """``data_dir()/checkpoints/<name>.pt`` (``$RADARFACE_DATA`` moves it)."""
+    from radarface.paths import data_dir
+
+    folder = data_dir() / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.pt"
+
+
+# ------------------------------------------------------------------ checkpoints
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a crash mid-write leaves the previous checkpoint whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path`` (model, optimizer, epoch, history, fingerprint, rng)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first (radarface.train.fit)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
+        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); delete it to retrain") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a radarface checkpoint of format {CHECKPOINT_FORMAT}; delete it to retrain")
+    return state
+
+
+def load_weights(model: nn.Module, path: str | Path) -> dict[str, list]:
+    """Load a checkpoint's weights into ``model``; return its history."""
+    state = load_checkpoint(path)
+    model.load_state_dict(state["model"])
+    return state["history"]
+
+
+# ------------------------------------------------------------------- the loop
+@dataclass
+class FitResult:
+    """What :func:`fit` did: the history (one entry per epoch and key) and where the checkpoint is."""
+
+    history: dict[str, list[float]]
+    checkpoint: Path | None
+    resumed_from: int = 0  # epochs already done when this call started
+    trained: int = 0  # epochs trained in this call
+    threads: int = 1
+    seconds: float = 0.0
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Mean wall time per epoch trained in this call (nan if none)."""
+        return self.seconds / self.trained if self.trained else math.nan
+
+
+def _mean_logs(total: dict[str, float], count: int) -> dict[str, float]:
+    return {k: v / max(count, 1) for k, v in total.items()}
+
+
+def evaluate_loss(model: nn.Module, loss_fn: LossFn, data: Data, *, batch_size: int = 256) -> dict[str, float]:
+    """Mean loss and logs of ``loss_fn`` over ``data`` in eval mode, without gradients (sample-weighted)."""
+    n, get = _batcher(data, "data")
+    totals: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for idx in torch.split(torch.arange(n), batch_size):
+            loss, logs = loss_fn(model, get(idx))
+            for k, v in {"loss": float(loss.detach()), **logs}.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(idx)
+    model.train(was_training)
+    return _mean_logs(totals, n)
+
+
+def predict(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
+    """``model(inputs)`` in eval mode without gradients, in batches; (N, ...) -> (N, ...)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([model(chunk) for chunk in torch.split(inputs, batch_size)])
+    model.train(was_training)
+    return out
+
+
+def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | None = None, *, epochs: int,
+        batch_size: int, lr: float | Sequence[float] | Schedule = 1e-3, checkpoint: str | Path | None = None,
+        seed: int = 0, threads: int | None = None, weight_decay: float = 0.0, progress: bool = True,
+        on_batch_end: Callable[[int, int, float], None] | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
+    """Train ``model`` in place with Adam; resume from / reuse ``checkpoint``; return the history.
+
+    Args:
+        model: any ``nn.Module``; its current weights are the start of a fresh run.
+        loss_fn: ``(model, batch) -> (loss, logs)``; ``batch`` is a tuple of tensors
+            (a slice of ``train_data``'s tensors, or collated items of a Dataset).
+        train_data, val_data: a tuple of equally long tensors (N, ...), or a torch Dataset
+            (one with ``.tensors()`` is read whole into memory).
+        epochs, batch_size: schedule length and batch size (a last batch of one sample joins
+            the previous batch).
+        lr: a number, ``(start, end)`` (:func:`linear_decay` over 75 %) or a schedule
+            ``(epoch, epochs) -> lr``.
+        checkpoint: file written after every epoch (atomically); if it exists the run
+            resumes from it, or, when it is complete, its weights are loaded and nothing is
+            trained. None: no checkpoint.
+        seed: derives each epoch's batch order and dropout draws.
+        threads: torch CPU threads during the call (default: all cores).
+        on_batch_end: ``(epoch, batch, loss)`` after each optimiser step.
+        on_epoch_end: ``(epoch, history row)`` after each checkpoint.
+
+    History keys: ``epoch`` (1-based), ``lr``, ``train_loss``, ``val_loss`` (if
+    ``val_data``), ``train_<log>``, ``val_<log>``, ``seconds``.
+    Ctrl-C stops the run, keeps the last checkpoint and says how to resume.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    schedule = schedule_from(lr)
+    n_train, get_train = _batcher(train_data, "train_data")
+    n_val = _batcher(val_data, "val_data")[0] if val_data is not None else 0
+    if n_train < 2:
+        raise ValueError(f"train_data needs at least 2 samples, got {n_train}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=schedule(0, epochs), weight_decay=weight_decay)
+    fingerprint = {"epochs": epochs, "batch_size": batch_size, "seed": int(seed), "schedule": repr(schedule),
+                   "weight_decay": weight_decay, "n_train": n_train, "n_val": n_val, "model": type(model).__name__,
+                   "n_parameters": sum(p.numel() for p in model.parameters())}
+    path = Path(checkpoint) if checkpoint is not None else None
+    history: dict[str, list[float]] = {}
+    start_epoch = 0
+    if path is not None and path.exists():
+        state = load_checkpoint(path)
+        _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start_epoch = state["history"], int(state["epoch"])
+        if progress:
+            verb = "reusing finished run" if start_epoch >= epochs else f"resuming after epoch {start_epoch}/{epochs}"
+            print(f"{verb}: {path}", file=sys.stderr)
+    result = FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint)
+    if start_epoch >= epochs:
+        return result
+    steps = sum(len(_chunks(torch.arange(n_train), batch_size)) for _ in range(start_epoch, epochs))
+    bar = _progress_bar(steps, progress)
+    epoch = start_epoch
+    with _reproducible(threads) as result.threads:
+        start_time = time.perf_counter()
+        try:
+            for epoch in range(start_epoch, epochs):
+                row = _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch,
+                                   epochs, bar, on_batch_end)
+                if val_data is not None:
+                    row.update({f"val_{k}": v for k, v in evaluate_loss(model, loss_fn, val_data,
+                                                                        batch_size=max(batch_size, 256)).items()})
+                for k, v in row.items():
+                    history.setdefault(k, []).append(v)
+                if bar is not None:
+                    bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
+                if path is not None:
+                    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "history": history,
+                                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                           "fingerprint": json.dumps(fingerprint), "rng_torch": torch.get_rng_state()})
+                result.trained += 1
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, row)
+        except KeyboardInterrupt:
+            where = f"the checkpoint {path} holds epoch {epoch}/{epochs}" if path else "no checkpoint was asked for"
+            print(f"\ninterrupted during epoch {epoch + 1}; {where}. Run the same call again to resume.",
+                  file=sys.stderr)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            result.seconds = time.perf_counter() - start_time
+    return result
+
+
+def _check_fingerprint(path: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+    differ = {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
+    if differ:
+        text = ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items())
+        raise ValueError(f"checkpoint {path} belongs to another run ({text}); delete it or choose another name")
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="batch", file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+
+
+def _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch, epochs, bar,
+                 on_batch_end) -> dict[str, float]:
+    """One pass over the training data; the history row (epoch, lr, train_*, seconds)."""
+    start = time.perf_counter()
+    lr = schedule(epoch, epochs)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    epoch_seed = _epoch_seed(seed, epoch)
+    torch.manual_seed(epoch_seed)  # dropout and any other global draws
+    order = torch.randperm(n_train, generator=torch.Generator().manual_seed(epoch_seed))
+    model.train()
+    totals: dict[str, float] = {}
+    for b, idx in enumerate(_chunks(order, batch_size)):
+        loss, logs = loss_fn(model, get_train(idx))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}; lower the "
+                                     f"learning rate (now {lr:g})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for k, v in {"loss": float(loss.detach()), **logs}.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * len(idx)
+        if bar is not None:
+            bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
+            bar.update(1)
+        if on_batch_end is not None:
+            on_batch_end(epoch, b, float(loss.detach()))
+    row = {"epoch": epoch + 1, "lr": lr}
+    row.update({f"train_{k}": v for k, v in _mean_logs(totals, n_train).items()})
+    row["seconds"] = time.perf_counter() - start
+    return row

@@ -1,0 +1,119 @@
+"""The encoder and its backbones: shapes, output ranges, the paper configuration, errors."""
+
+import pytest
+import torch
+from torchvision.models.resnet import Bottleneck
+
+from radarface import profiles
+from radarface.models import Encoder, backbones, build_encoder, count_parameters, encoder_run_name, parameter_loss
+
+SLICES = {"shape": slice(0, 10), "expression": slice(10, 17), "pose": slice(17, 23)}
+
+
+@pytest.mark.parametrize("backbone, channels, size", [("tiny", 1, 32), ("tiny", 2, 32), ("tiny", 1, 64), ("tiny", 2, 64),
+                                                      ("resnet18-narrow", 1, 32), ("resnet18-narrow", 2, 64)])
+def test_encoder_output_shape(backbone, channels, size):
+    enc = Encoder(channels, size, 10, 7, backbone=backbone)
+    out = enc(torch.rand(3, channels, size, size))
+    assert out.shape == (3, 23) and enc.n_outputs == 23
+    assert enc.slices == SLICES
+
+
+def test_paper_configuration_runs_forward_and_backward_at_a_tiny_size():
+    enc = Encoder(2, 32, 10, 7, n_render=4, backbone="resnet50")
+    assert isinstance(enc.heads["shape"].layer1[0], Bottleneck)  # torchvision's ResNet-50
+    assert enc.heads["shape"].conv1.in_channels == 2 and enc.heads["shape"].conv1.stride == (1, 1)
+    assert enc.heads["pose"].classifier[-1].in_features == 4096  # torchvision's AlexNet width
+    out = enc(torch.rand(2, 2, 32, 32))
+    assert out.shape == (2, 27)
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in enc.parameters())
+    assert count_parameters(enc) > 50_000_000
+
+
+def test_shape_and_expression_are_bounded_by_three_pose_is_not():
+    torch.manual_seed(0)
+    enc = Encoder(1, 32, 4, 3, backbone="tiny")
+    with torch.no_grad():
+        for head in enc.heads.values():
+            head.fc.weight.mul_(1000)
+    out = enc(torch.rand(4, 1, 32, 32))
+    assert out[:, :7].abs().max() <= 3.0
+    assert out[:, :7].abs().max() > 2.9
+    assert out[:, 7:].abs().max() > 3.0
+
+
+def test_encoder_without_some_groups():
+    enc = Encoder(1, 32, 5, 0, n_pose=0, backbone="tiny")
+    assert set(enc.heads) == {"shape"}
+    assert enc(torch.rand(2, 1, 32, 32)).shape == (2, 5)
+    assert enc.slices["expression"] == slice(5, 5)
+
+
+def test_encoder_errors_name_what_was_wrong():
+    enc = Encoder(2, 32, 10, 7, backbone="tiny")
+    with pytest.raises(ValueError, match=r"images must be \(B, 2, H, W\), got \(3, 1, 32, 32\)"):
+        enc(torch.rand(3, 1, 32, 32))
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        Encoder(2, 32, 10, 7, backbone="vgg")
+    with pytest.raises(ValueError, match="image_size must be an integer >= 16"):
+        Encoder(2, 8, 10, 7, backbone="tiny")
+    with pytest.raises(ValueError, match="n_shape must be an integer >= 0"):
+        Encoder(2, 32, -1, 7, backbone="tiny")
+    with pytest.raises(ValueError, match="in_channels must be a positive integer"):
+        Encoder(0, 32, 10, 7, backbone="tiny")
+
+
+def test_stems_adapt_to_the_image_size():
+    assert [backbones.stem_stride(s) for s in (16, 32, 64, 128, 256)] == [1, 1, 2, 4, 4]
+    r64 = backbones.resnet(1, 3, 64, depth=18, width=16)
+    assert r64.conv1.stride == (2, 2) and isinstance(r64.maxpool, torch.nn.Identity)
+    r128 = backbones.resnet(1, 3, 128, depth=18, width=16)
+    assert isinstance(r128.maxpool, torch.nn.MaxPool2d)
+    a64 = backbones.alexnet(2, 6, 64, width=0.25)
+    assert a64.features[0].kernel_size == (5, 5) and a64.features[0].stride == (2, 2)
+    a224 = backbones.alexnet(3, 6, 224)
+    assert a224.features[0].kernel_size == (11, 11)
+    # the last feature maps are a few pixels wide, not 1x1
+    assert a64.features(torch.rand(1, 2, 64, 64)).shape[-1] == 3
+    assert backbones.alexnet(1, 6, 32, width=0.25).features(torch.rand(1, 1, 32, 32)).shape[-1] == 3
+    with pytest.raises(ValueError, match="depth must be 18 or 50"):
+        backbones.resnet(1, 3, 32, depth=34)
+    with pytest.raises(ValueError, match="stride must be 1, 2 or 4"):
+        backbones.resnet(1, 3, 32, depth=18, stride=3)
+
+
+def test_parameter_loss_is_the_mean_squared_error_with_group_logs():
+    enc = Encoder(1, 32, 10, 7, backbone="tiny")
+    loss_fn = parameter_loss(SLICES)
+    x = torch.rand(4, 1, 32, 32)
+    enc.eval()
+    with torch.no_grad():
+        target = enc(x)
+        loss, logs = loss_fn(enc, (x, target))
+    assert float(loss) == pytest.approx(0.0, abs=1e-10)
+    assert set(logs) == {"shape", "expression", "pose"}
+    with torch.no_grad():
+        loss, logs = loss_fn(enc, (x, target + 2.0))
+    assert float(loss) == pytest.approx(4.0, rel=1e-5) and logs["pose"] == pytest.approx(4.0, rel=1e-5)
+    with pytest.raises(ValueError, match="does not match targets"):
+        loss_fn(enc, (x, torch.zeros(4, 27)))
+
+
+def test_build_encoder_follows_the_profile_and_is_seeded():
+    cfg = profiles.resolve("smoke")
+    a, b = build_encoder(cfg, 2, SLICES), build_encoder(cfg, 2, SLICES)
+    assert a.backbone == "tiny" and a.in_channels == 2 and a.image_size == 32
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    c = build_encoder(profiles.resolve("smoke", seed=1), 2, SLICES)
+    assert not torch.equal(a.heads["shape"].fc.weight, c.heads["shape"].fc.weight)
+    assert build_encoder(cfg, 1, {**SLICES, "render": slice(23, 27)}).n_outputs == 27
+
+
+def test_encoder_run_name_changes_with_the_training_settings():
+    cfg = profiles.resolve("smoke")
+    name = encoder_run_name(cfg, "both", "/x/synthetic_smoke_1234.h5")
+    assert name.startswith("encoder_both_")
+    assert name == encoder_run_name(profiles.resolve("smoke"), "both", "/y/synthetic_smoke_1234.h5")
+    assert name != encoder_run_name(profiles.resolve("smoke", encoder_epochs=3), "both", "/x/synthetic_smoke_1234.h5")
+    assert name != encoder_run_name(cfg, "both", "/x/synthetic_smoke_9999.h5")

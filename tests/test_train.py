@@ -1,0 +1,241 @@
+"""The training loop: schedules, determinism, checkpoints, resume after interruption."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from radarface import train
+from radarface.plots.training import plot_history, plot_learning_rate
+
+
+def _data(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = torch.stack([x[:, 0] - 2 * x[:, 1], x[:, 2] * x[:, 3]], 1)
+    return x, y
+
+
+def _model(seed=0):
+    # batch norm (buffers) and dropout (global RNG draws) are what resuming can get wrong
+    with train.seeded(seed):
+        return nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 2))
+
+
+def _loss(model, batch):
+    x, y = batch
+    err = (model(x) - y) ** 2
+    return err.mean(), {"first": float(err[:, 0].detach().mean())}
+
+
+def _fit(model, **kw):
+    options = dict(epochs=3, batch_size=8, lr=(0.01, 0.001), seed=1, threads=1, progress=False)
+    options.update(kw)
+    return train.fit(model, _loss, _data(), _data(10, seed=5), **options)
+
+
+def _equal(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# ---------------------------------------------------------------- schedules
+def test_linear_decay_follows_the_papers_encoder_schedule():
+    s = train.linear_decay(0.01, 0.001, 0.75)
+    assert s(0, 200) == pytest.approx(0.01)
+    assert s(75, 200) == pytest.approx(0.0055)
+    assert s(150, 200) == pytest.approx(0.001)
+    assert s(199, 200) == pytest.approx(0.001)
+    assert train.linear_decay(0.01, 0.001, 0.0)(0, 10) == pytest.approx(0.001)
+
+
+def test_schedule_from_profile_values():
+    assert train.schedule_from(0.001)(5, 10) == pytest.approx(0.001)
+    assert train.schedule_from((0.01, 0.001))(10, 10) == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="learning rate must be"):
+        train.schedule_from("fast")
+    with pytest.raises(ValueError, match="must be positive"):
+        train.linear_decay(0.0, 0.001)
+    with pytest.raises(ValueError, match="fraction"):
+        train.linear_decay(0.01, 0.001, 1.5)
+
+
+# ------------------------------------------------------------------ the loop
+def test_fit_learns_and_records_history():
+    model = _model()
+    result = _fit(model, epochs=4)
+    h = result.history
+    assert h["epoch"] == [1, 2, 3, 4]
+    assert h["lr"][0] == pytest.approx(0.01) and h["lr"][-1] == pytest.approx(0.001)
+    assert {"train_loss", "val_loss", "train_first", "val_first", "seconds"} <= set(h)
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert result.trained == 4 and result.checkpoint is None and result.threads == 1
+
+
+def test_fit_is_deterministic_and_leaves_global_state_alone():
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    a, b = _model(), _model()
+    _fit(a)
+    _fit(b)
+    assert _equal(a, b)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
+    c = _model()
+    _fit(c, seed=2)
+    assert not _equal(a, c)
+
+
+def test_fit_accepts_a_dataset_without_tensors():
+    class Items(Dataset):
+        def __init__(self):
+            self.x, self.y = _data()
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i], self.y[i]
+
+    a, b = _model(), _model()
+    train.fit(a, _loss, Items(), epochs=2, batch_size=8, seed=1, threads=1, progress=False)
+    train.fit(b, _loss, _data(), epochs=2, batch_size=8, seed=1, threads=1, progress=False)
+    assert _equal(a, b)
+
+
+def test_fit_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        _fit(_model(), epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        _fit(_model(), batch_size=0)
+    with pytest.raises(ValueError, match="differ in length"):
+        train.fit(_model(), _loss, (torch.zeros(4, 4), torch.zeros(3, 2)), epochs=1, batch_size=2)
+    with pytest.raises(ValueError, match="tuple of tensors or a torch Dataset"):
+        train.fit(_model(), _loss, [[1, 2]], epochs=1, batch_size=2)
+
+
+def test_a_last_batch_of_one_joins_the_previous_batch():
+    sizes = [len(b) for b in train._chunks(torch.arange(17), 8)]
+    assert sizes == [8, 9]
+
+
+# --------------------------------------------------------------- checkpoints
+def test_resume_after_an_interruption_mid_epoch_gives_the_same_weights(tmp_path):
+    reference = _model()
+    _fit(reference, checkpoint=tmp_path / "ref.pt")
+
+    def crash(epoch, batch, loss):
+        if epoch == 1 and batch == 2:
+            raise RuntimeError("killed")
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(RuntimeError, match="killed"):
+        _fit(_model(), checkpoint=path, on_batch_end=crash)
+    assert train.load_checkpoint(path)["epoch"] == 1
+    resumed = _model(seed=99)  # different start: the checkpoint must override it
+    result = _fit(resumed, checkpoint=path)
+    assert result.resumed_from == 1 and result.trained == 2
+    assert _equal(resumed, reference)
+    assert result.history["epoch"] == [1, 2, 3]
+    assert result.history["train_loss"] == train.load_checkpoint(tmp_path / "ref.pt")["history"]["train_loss"]
+
+
+def test_a_finished_checkpoint_is_reused_without_training(tmp_path):
+    path = tmp_path / "run.pt"
+    first = _model()
+    _fit(first, checkpoint=path)
+    again = _model(seed=7)
+    result = _fit(again, checkpoint=path)
+    assert result.trained == 0 and result.resumed_from == 3
+    assert _equal(first, again)
+    assert train.load_weights(_model(seed=8), path)["epoch"] == [1, 2, 3]
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path):
+    path = tmp_path / "run.pt"
+    _fit(_model(), checkpoint=path, epochs=1)
+    with pytest.raises(ValueError, match="belongs to another run.*batch_size: checkpoint 8, now 4"):
+        _fit(_model(), checkpoint=path, epochs=1, batch_size=4)
+
+
+def test_unreadable_or_missing_checkpoints_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train.load_checkpoint(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="delete it to retrain"):
+        train.load_checkpoint(bad)
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path, capsys):
+    path = tmp_path / "run.pt"
+
+    def interrupt(epoch, batch, loss):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_model(), checkpoint=path, on_batch_end=interrupt, progress=True)
+    assert "Run the same call again to resume" in capsys.readouterr().err
+    assert train.load_checkpoint(path)["epoch"] == 2
+    assert not path.with_name(path.name + ".tmp").exists()
+
+
+_KILLED_RUN = """
+import os, signal, sys, torch
+sys.path.insert(0, {tests!r})
+from test_train import _fit, _model
+
+def die(epoch, batch, loss):
+    if epoch == 1 and batch == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+_fit(_model(), checkpoint={path!r}, on_batch_end=die)
+"""
+
+
+def test_resume_after_sigkill_of_the_training_process(tmp_path):
+    path = tmp_path / "run.pt"
+    script = _KILLED_RUN.format(tests=os.path.dirname(__file__), path=str(path))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    assert train.load_checkpoint(path)["epoch"] == 1
+    resumed, reference = _model(), _model()
+    assert _fit(resumed, checkpoint=path).resumed_from == 1
+    _fit(reference)
+    assert _equal(resumed, reference)
+
+
+# --------------------------------------------------------------------- names
+def test_run_name_and_checkpoint_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
+    assert train.run_name("enc", a=1, b=2) == train.run_name("enc", b=2, a=1)
+    assert train.run_name("enc", a=1) != train.run_name("enc", a=2)
+    assert train.checkpoint_path("x") == tmp_path / "checkpoints" / "x.pt"
+
+
+def test_predict_and_evaluate_loss_run_in_eval_mode():
+    model = _model()
+    model.train()
+    x, y = _data()
+    out = train.predict(model, x, batch_size=7)
+    assert out.shape == (40, 2) and model.training
+    assert torch.allclose(out, train.predict(model, x), atol=1e-6)  # eval mode: no dropout
+    logs = train.evaluate_loss(model, _loss, (x, y), batch_size=9)
+    assert logs["loss"] == pytest.approx(float(((out - y) ** 2).mean()), rel=1e-5)
+
+
+def test_history_plots():
+    model = _model()
+    history = _fit(model).history
+    ax = plot_history(history)
+    assert len(ax.lines) == 2
+    plot_learning_rate(history, ax=plt.figure().gca())
+    with pytest.raises(ValueError, match="history lacks"):
+        plot_history(history, ["nope"])
+    plt.close("all")
