@@ -1,0 +1,408 @@
+"""Surrogate measurements: faces the encoder never saw, rendered by the exact MIMO model with a domain gap.
+
+A surrogate file stands in for the paper's real captures (four people, five expressions): the
+same format as a measurement (:mod:`radarface.measurements.format`), ``simulated = True``, and
+the ground truth a scanner would give (posed mesh in mm) plus the model parameters.
+
+What differs from the training data (the fast renderer, :mod:`radarface.radar.params` ranges):
+
+- renderer: the exact back-projection (:mod:`radarface.radar.reference`), with every
+  ``antenna_stride``-th antenna per edge (1 = the full 94 × 94 array);
+- surface: diffuse share ``material`` 0.7 (training 0-0.5) with ``roughness_mm`` 2 mm (training
+  1 mm): coarser speckle, and a diffuse-to-smooth amplitude ratio m·(4 mm / roughness)/(1 − m)
+  of 4.7, beyond the training's largest (4);
+- receiver noise: complex white noise per sample, at the level that would leave a point target
+  of the same mean received power ``point_snr_db`` above the noise in the image (per-sample SNR
+  plus the processing gain 10·log10(Nf·Nt·Nr), so the antenna subset does not change it); a
+  face spreads its power over many resolution cells and comes out about 18 dB lower (52 → ~33 dB;
+  the image SNR of every capture is recorded; training: 30-50 dB);
+- calibration errors, one set per file (one measurement campaign): antenna positions off by
+  N(0, ``jitter_mm``²) per coordinate while the back-projection assumes the nominal ones, and per
+  transmitter and receiver chain a phase error N(0, ``phase_std_deg``²) and gain error
+  N(0, ``gain_std_db``²);
+- optionally (``blanket``) a sleep-lab blanket: a thin, weakly reflecting (``blanket_reflectivity``
+  of skin's amplitude), rough, gently folded sheet ``blanket_gap_mm`` in front of the face that
+  attenuates the face's return by ``blanket_loss_db`` (two-way).
+
+Identities come from ``SeedSequence([seed, tag, 0, subject])`` and every other draw from streams
+tagged likewise, so they never coincide with a dataset's samples (``[seed, index]``); the
+expressions are fixed vectors, the same in every file. Captures are ordered subject, expression,
+pose; pose 0 is frontal, further poses are uniform within ``pose_scale`` × the training limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radarface.geometry import apply_pose, pose_limits
+from radarface.measurements.format import Captures, MeasurementFormatError, read, write
+from radarface.measurements.physics import Calibration, calibration, render_capture
+
+#: Bumped whenever the surrogate's content changes for the same settings (stale files are not reused).
+SURROGATE_VERSION: int = 1
+#: Labels of the fixed expressions (``neutral`` = all zeros).
+EXPRESSION_LABELS: tuple[str, ...] = ("neutral", "expr_a", "expr_b", "expr_c", "expr_d")
+_TAG = 0x5A77  # second SeedSequence word of every surrogate stream
+#: Thread-count variables set to 1 for worker processes: parallelism comes from processes.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+_PROFILE_KEYS = {"surrogate_seed": "seed", "surrogate_poses": "poses", "surrogate_antenna_stride": "antenna_stride",
+                 "surrogate_n_freq": "n_freq", "surrogate_blanket": "blanket"}
+
+
+@dataclass(frozen=True)
+class SurrogateSettings:
+    """How a surrogate file is made (module docstring); units in the names, angles in degrees."""
+
+    seed: int = 7
+    subjects: int = 4
+    expressions: tuple[str, ...] = EXPRESSION_LABELS
+    poses: int = 2
+    pose_scale: float = 0.8
+    antenna_stride: int = 2
+    n_freq: int | None = None  # None: the training's; 32 steps already see 465 mm without range aliasing
+    point_snr_db: float = 52.0
+    material: float = 0.7
+    roughness_mm: float = 2.0
+    jitter_mm: float = 0.2
+    phase_std_deg: float = 10.0
+    gain_std_db: float = 0.5
+    blanket: bool = False
+    blanket_gap_mm: float = 15.0
+    blanket_reflectivity: float = 0.15
+    blanket_loss_db: float = 2.0
+    blanket_fold_mm: float = 3.0
+    dynamic_range_db: float = 40.0  # kept in the file; the loader clips to the training's
+
+    def __post_init__(self) -> None:
+        labels = (self.expressions,) if isinstance(self.expressions, str) else tuple(self.expressions)
+        object.__setattr__(self, "expressions", labels)
+        unknown = [e for e in self.expressions if e not in EXPRESSION_LABELS]
+        if unknown or not self.expressions or len(set(self.expressions)) != len(self.expressions):
+            raise ValueError(f"expressions must be distinct labels from {EXPRESSION_LABELS}, got {self.expressions}")
+        for name in ("subjects", "poses", "antenna_stride"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"SurrogateSettings.{name} must be an integer >= 1, got {value!r}")
+        if self.n_freq is not None and (not isinstance(self.n_freq, (int, np.integer)) or self.n_freq < 2):
+            raise ValueError(f"SurrogateSettings.n_freq must be None or an integer >= 2, got {self.n_freq!r}")
+        if not 0.0 <= self.material <= 1.0:
+            raise ValueError(f"SurrogateSettings.material must be in [0, 1], got {self.material}")
+        for name in ("roughness_mm", "dynamic_range_db", "blanket_gap_mm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SurrogateSettings.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("jitter_mm", "phase_std_deg", "gain_std_db", "blanket_reflectivity", "blanket_loss_db",
+                     "blanket_fold_mm", "pose_scale"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SurrogateSettings.{name} must be >= 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict of all fields."""
+        out = dataclasses.asdict(self)
+        out["expressions"] = list(self.expressions)
+        return out
+
+
+def surrogate_settings(cfg: dict[str, Any] | None = None, **overrides: Any) -> SurrogateSettings:
+    """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names)."""
+    values = {field: cfg[key] for key, field in _PROFILE_KEYS.items() if cfg and key in cfg}
+    fields = {f.name for f in dataclasses.fields(SurrogateSettings)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown surrogate setting(s) {unknown}; known: {sorted(fields)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SurrogateSettings(**values)
+
+
+def _rng(seed: int, *path: int) -> np.random.Generator:
+    """The surrogate stream ``path`` of ``seed`` (disjoint from dataset streams by the tag)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), _TAG, *map(int, path)]))
+
+
+def identities(seed: int, subjects: int, n_shape: int) -> np.ndarray:
+    """Shape coefficients (subjects, n_shape) in standard deviations, N(0, 1) per subject."""
+    return np.stack([_rng(seed, 0, s).standard_normal(n_shape) for s in range(subjects)])
+
+
+def expression_vectors(n_expression: int) -> dict[str, np.ndarray]:
+    """The fixed expressions: ``neutral`` zeros, the others orthogonal (when n_expression >= 4) vectors
+    of a typical N(0, 1) draw's length sqrt(n_expression), clipped to ±2.5 std (lips fold beyond)."""
+    raw = np.random.default_rng(np.random.SeedSequence([_TAG, 5])).standard_normal((n_expression, 4))
+    if n_expression >= 4:
+        raw, _ = np.linalg.qr(raw)
+    norms = np.maximum(np.linalg.norm(raw, axis=0), 1e-12)
+    others = np.clip(raw / norms * np.sqrt(n_expression), -2.5, 2.5).T
+    return {"neutral": np.zeros(n_expression), **dict(zip(EXPRESSION_LABELS[1:], others))}
+
+
+def capture_plan(settings: SurrogateSettings, n_shape: int, n_expression: int) -> list[dict[str, Any]]:
+    """Per capture: ``subject``, ``expression`` labels and ``shape``, ``expression_vector``, ``pose`` (6,)."""
+    shapes = identities(settings.seed, settings.subjects, n_shape)
+    vectors = expression_vectors(n_expression)
+    plan = []
+    for s in range(settings.subjects):
+        for label in settings.expressions:
+            for p in range(settings.poses):
+                c = len(plan)
+                pose = np.zeros(6)
+                if p > 0:
+                    pose = _rng(settings.seed, 1, c).uniform(-1.0, 1.0, 6) * settings.pose_scale * pose_limits()
+                plan.append({"subject": f"S{s + 1:02d}", "expression": label, "shape": shapes[s],
+                             "expression_vector": vectors[label], "pose": pose})
+    return plan
+
+
+# ----------------------------------------------------------------------------- files
+def _antenna_subset(config, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nominal tx (Nt, 3), rx (Nr, 3) mm every ``stride``-th per edge, and their indices in the full array."""
+    from radarface.radar import antenna_positions
+    from radarface.radar.array import edge_sizes, select_antennas
+
+    tx_full, rx_full = antenna_positions(config)
+    out = []
+    for full in (tx_full, rx_full):
+        index = np.arange(len(full), dtype=float)[:, None].repeat(3, axis=1)
+        picked = select_antennas(index, None, stride, edge_sizes(len(full)))[:, 0].astype(np.int64)
+        out += [full[picked], picked]
+    return out[0], out[2], out[1], out[3]
+
+
+def surrogate_manifest(cfg: dict[str, Any], settings: SurrogateSettings, config, model) -> dict[str, Any]:
+    """Everything that fixes a surrogate file's content (stored as ``/@surrogate_settings``)."""
+    from radarface import radar
+    from radarface.measurements.format import FORMAT_VERSIONS
+
+    return {"format_version": FORMAT_VERSIONS[-1], "surrogate_version": SURROGATE_VERSION,
+            "renderer_version": getattr(radar, "RENDERER_VERSION", None), "config": config.to_dict(),
+            "model_name": model.name, "model_hash": model.content_hash(), "n_shape": model.n_shape,
+            "n_expression": model.n_expression, "settings": settings.to_dict()}
+
+
+def render_config(cfg: dict[str, Any], options: SurrogateSettings, config=None):
+    """The radar config the surrogate is rendered with: ``config`` (default: the profile's training
+    config) with the surrogate's roughness and, if set, its number of frequencies."""
+    from radarface.radar import RadarConfig
+
+    config = config or RadarConfig.from_profile(cfg)
+    changes = {"roughness_mm": options.roughness_mm}
+    if options.n_freq is not None:
+        changes["n_freq"] = int(options.n_freq)
+    return config.replace(**changes)
+
+
+def _existing(path: Path, manifest: dict[str, Any]) -> bool:
+    """True if ``path`` is a complete surrogate made with ``manifest``; ValueError if made otherwise."""
+    from radarface.dataset.schema import settings_diff
+
+    if not path.exists():
+        return False
+    try:
+        old = read(path).attrs.get("surrogate_settings") or {}
+    except MeasurementFormatError:
+        return False  # unreadable or incomplete: make it again
+
+    def flat(manifest: dict[str, Any]) -> dict[str, Any]:  # settings spread out, so a diff names the field
+        return {**{k: v for k, v in manifest.items() if k != "settings"}, **manifest.get("settings", {})}
+
+    diffs = settings_diff(flat(old), flat(manifest))
+    if diffs:
+        raise ValueError(f"surrogate file {path} was made with {'; '.join(diffs)}; delete it, pass "
+                         "overwrite=True, or choose another path")
+    return True
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to render any capture of a file (picklable)."""
+
+    model: Any
+    config: Any
+    options: SurrogateSettings
+    tx: np.ndarray
+    rx: np.ndarray
+    calib: Calibration
+    plan: list[dict[str, Any]]
+
+
+def _render_one(job: _Job, c: int) -> dict[str, Any]:
+    """Capture ``c`` of ``job``: images, image SNR, posed vertices (mm) and the CPU seconds it took."""
+    start = time.process_time()
+    item = job.plan[c]
+    face = job.model.vertices(item["shape"], item["expression_vector"])
+    image, snr = render_capture(face, job.model.triangles, item["pose"], job.config, job.options, job.tx, job.rx,
+                                job.calib, _rng(job.options.seed, 2, c))
+    return {"amplitude": image.amplitude, "depth": image.depth, "snr": round(snr, 2),
+            "vertices": apply_pose(face, item["pose"]).astype(np.float32), "cpu_s": time.process_time() - start}
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER_JOB
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone decides how to stop
+    import torch
+
+    torch.set_num_threads(1)  # parallel over captures, not within one
+    _WORKER_JOB = job
+
+
+def _worker_render(c: int) -> dict[str, Any]:
+    assert _WORKER_JOB is not None
+    return _render_one(_WORKER_JOB, c)
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Children started now read a single-threaded math-library environment."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
+    os.environ.update({name: "1" for name in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
+    """Results of every capture in plan order: in this process (one torch thread) or in ``workers`` processes."""
+    from radarface.radar.reference import torch_threads
+
+    if workers == 1 or len(job.plan) == 1:
+        with torch_threads(1):  # one thread is fastest for these small matrix products under load
+            for c in range(len(job.plan)):
+                yield _render_one(job, c)
+        return
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")  # fork is unsafe with torch
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload([__name__])
+    with _single_threaded_children():
+        executor = ProcessPoolExecutor(min(workers, len(job.plan)), mp_context=ctx, initializer=_init_worker,
+                                       initargs=(job,))
+    try:
+        yield from executor.map(_worker_render, range(len(job.plan)))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=None, overwrite: bool = False,
+                   progress: bool = True, workers: int | None = None, **settings: Any) -> Path:
+    """Write a surrogate measurement file (format of :func:`radarface.measurements.read`) to ``path``.
+
+    Args:
+        cfg: a resolved profile (:func:`radarface.profiles.resolve`): face model, sizes, ``surrogate_*`` keys.
+        config: the radar config to render with (default: the profile's training config); its
+            ``roughness_mm`` (and ``n_freq`` if the settings give one) are replaced by the surrogate's.
+        model: a :class:`~radarface.facemodel.MorphableModel` (default: ``cfg["model"]``).
+        overwrite: replace a file made with other settings (a matching complete file is always reused).
+        workers: renderer processes, one capture each at a time (None: ``cfg["workers"]``; 0 = all cores;
+            1 = in this process). The images do not depend on it.
+        settings: :class:`SurrogateSettings` fields overriding the profile's.
+
+    Deterministic in the settings' seed; shows a progress bar; written atomically, so a crash leaves
+    no file that looks complete. Returns ``path``.
+    """
+    from tqdm import tqdm
+
+    from radarface.dataset.writer import resolve_workers
+    from radarface.facemodel import load_model
+
+    path = Path(path)
+    options = surrogate_settings(cfg, **settings)
+    if model is None:
+        model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    config = render_config(cfg, options, config)
+    manifest = surrogate_manifest(cfg, options, config, model)
+    if not overwrite and _existing(path, manifest):
+        return path
+    tx, rx, tx_index, rx_index = _antenna_subset(config, options.antenna_stride)
+    job = _Job(model, config, options, tx, rx, calibration(options, tx, rx, _rng(options.seed, 3)),
+               capture_plan(options, model.n_shape, model.n_expression))
+    workers = resolve_workers(int(cfg.get("workers", 0) if workers is None else workers))
+    start = time.perf_counter()
+    results = list(tqdm(_render_all(job, workers), total=len(job.plan), desc=path.name, unit="capture",
+                        disable=not progress))
+    timing = {"wall_seconds": round(time.perf_counter() - start, 2), "workers": workers,
+              "cpu_seconds_per_capture": round(float(np.mean([r["cpu_s"] for r in results])), 3)}
+    return write(path, _surrogate_captures(cfg, job, results, tx_index, rx_index, manifest, timing))
+
+
+def _surrogate_captures(cfg: dict[str, Any], job: _Job, results: list[dict[str, Any]], tx_index: np.ndarray,
+                        rx_index: np.ndarray, manifest: dict[str, Any], timing: dict[str, Any]) -> Captures:
+    """The :class:`Captures` of a rendered surrogate: images, labels, radar, ground truth, how it was made."""
+    from radarface.radar import ImageGrid
+
+    config, options, model, plan = job.config, job.options, job.model, job.plan
+    simulation = {**options.to_dict(), "renderer": "exact MIMO back-projection (radarface.radar.reference)",
+                  "receiver_noise": "complex white per sample; a point target of the same mean received power "
+                                    "would have an image SNR of point_snr_db",
+                  "calibration": "antenna positions jittered, per-chain gain and phase errors; back-projection "
+                                 "assumes nominal positions and ideal chains",
+                  "image_snr_db": [r["snr"] for r in results], "training_material_range": [0.0, 0.5],
+                  "training_roughness_mm": 1.0}
+    radar = {"f_start_hz": config.f_start_hz, "f_stop_hz": config.f_stop_hz, "n_freq": config.n_freq,
+             "aperture_mm": config.aperture_mm, "range_mm": config.range_mm, "n_tx": config.n_tx,
+             "n_rx": config.n_rx, "antenna_stride": options.antenna_stride,
+             "array": "MIMO square: tx on the left/right edges, rx on the bottom/top edges",
+             "config": config.to_dict(), "tx_positions_mm": job.tx, "rx_positions_mm": job.rx,
+             "tx_index": tx_index, "rx_index": rx_index}
+    x, y = ImageGrid.from_config(config).output_axes()
+    lo, hi = config.depth_window_mm
+    stack = (lambda key, rows: np.stack([row[key] for row in rows]))
+    return Captures(
+        amplitude=stack("amplitude", results), depth=stack("depth", results),
+        subject=np.array([p["subject"] for p in plan]), expression=np.array([p["expression"] for p in plan]),
+        x_mm=x, y_mm=y, range_window_mm=(config.array_z_mm - hi, config.array_z_mm - lo),
+        dynamic_range_db=options.dynamic_range_db, radar=radar, array_z_mm=config.array_z_mm,
+        pose=stack("pose", plan), ground_truth_vertices=stack("vertices", results),
+        ground_truth_triangles=np.asarray(model.triangles),
+        ground_truth_params={"shape": stack("shape", plan), "expression": stack("expression_vector", plan),
+                             "pose": stack("pose", plan)},
+        simulated=True,
+        attrs={"description": f"surrogate measurements: {options.subjects} subjects x {len(options.expressions)} "
+                              f"expressions x {options.poses} poses, profile {cfg.get('profile')}",
+               "simulation": simulation, "surrogate_settings": manifest, "model_name": model.name,
+               "model_source": model.source, "model_hash": model.content_hash(),
+               "expression_vectors": {k: v.tolist() for k, v in expression_vectors(model.n_expression).items()},
+               "render_timing": timing})
+
+
+def default_surrogate_path(cfg: dict[str, Any], *, model=None, **settings: Any) -> Path:
+    """``data_dir()/surrogate_<profile>_<hash8>.h5``; the hash covers everything that fixes the content."""
+    from radarface.facemodel import load_model
+    from radarface.paths import data_dir
+
+    options = surrogate_settings(cfg, **settings)
+    model = model or load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    config = render_config(cfg, options)
+    manifest = surrogate_manifest(cfg, options, config, model)
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:8]
+    return data_dir() / f"surrogate_{cfg.get('profile', 'custom')}_{digest}.h5"
+
+
+def ensure_surrogate(cfg: dict[str, Any], *, progress: bool = True, workers: int | None = None,
+                     **settings: Any) -> Path:
+    """Path of the surrogate file of a resolved profile ``cfg`` (``settings`` override its keys):
+    reused if complete, else rendered (:func:`make_surrogate`)."""
+    from radarface.facemodel import load_model
+
+    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    path = default_surrogate_path(cfg, model=model, **settings)
+    return make_surrogate(path, cfg, model=model, progress=progress, workers=workers, **settings)
