@@ -208,6 +208,59 @@ class PipelineResult:
     results_path: Path | None = None
 
 
+@dataclass
+class TrainedNetworks:
+    """Notebook 04's encoder and notebook 06's autoencoder for one input type, with their data splits."""
+
+    encoder: nn.Module
+    autoencoder: Autoencoder
+    fits: dict[str, FitResult]
+    data: dict[str, RadarFaceDataset]
+    encoder_checkpoint: str
+
+
+def trained_networks(cfg: dict[str, Any], inputs: str, decoder: nn.Module, *, decoder_checkpoint: str | Path,
+                     decoder_inputs: str = "both", progress: bool = True) -> TrainedNetworks:
+    """The profile's encoder and autoencoder for ``inputs``, loaded from their checkpoints (trained if missing)."""
+    from radarface.models.encoder import encoder_data, encoder_run_name, fit_encoder
+
+    encoder, enc_fit = fit_encoder(cfg, encoder_data(cfg, inputs), progress=progress)
+    data = autoencoder_data(cfg, inputs)
+    enc_name = encoder_run_name(cfg, inputs, data["train"].path)
+    ae, ae_fit = fit_autoencoder(cfg, encoder, decoder, data, encoder_checkpoint=enc_name,
+                                 decoder_checkpoint=decoder_checkpoint, decoder_inputs=decoder_inputs,
+                                 progress=progress)
+    return TrainedNetworks(encoder, ae, {"encoder": enc_fit, "autoencoder": ae_fit}, data, enc_name)
+
+
+def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, images: torch.Tensor,
+                    given: torch.Tensor, *, tracer=None) -> tuple[dict[str, np.ndarray], dict[str, dict], dict[str, float]]:
+    """Normalised parameter vectors (N, D) of :data:`METHODS` for ``images``; refinement traces; seconds of (a), (b).
+
+    ``given`` (N, R): the decoder inputs the encoder does not predict (rendering parameters),
+    appended to every prediction. Test-time settings from ``cfg`` (``tta_*``); ``tracer`` as
+    in :func:`radarface.refine.refine_parameters` (None: image loss only).
+    """
+    from radarface import refine, train
+
+    ae = nets.autoencoder
+    given = given.to(torch.float32)
+    full = lambda enc: np.concatenate([enc, given.double().numpy()], 1)  # noqa: E731
+    preds = {"encoder": full(train.predict(nets.encoder, images).numpy()),
+             "autoencoder": full(train.predict(ae.encoder, images).numpy())}
+    options = {"steps": int(cfg["tta_steps"]), "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
+               "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
+               "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
+    free = np.arange(preds["autoencoder"].shape[1]) < preds["autoencoder"].shape[1] - given.shape[1]
+    refined = refine.refine_parameters(ae.renderer, images, torch.as_tensor(preds["autoencoder"], dtype=torch.float32),
+                                       lr=float(cfg["tta_lr"]), free=free, **options)
+    finetuned = refine.finetune_encoder(copy.deepcopy(ae.encoder), ae.renderer, images, lr=float(cfg["tta_encoder_lr"]),
+                                        given=given if given.shape[1] else None, **options)
+    preds[METHODS[2]], preds[METHODS[3]] = refined.params.double().numpy(), finetuned.params.double().numpy()
+    return (preds, {METHODS[2]: refined.trace, METHODS[3]: finetuned.trace},
+            {"a": refined.seconds, "b": finetuned.seconds})
+
+
 def evaluate_pipeline(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
                       decoder_inputs: str = "both", progress: bool = True, write: bool = True) -> PipelineResult:
     """Encoder (notebook 04's, trained if missing), autoencoder, test-time (a) and (b) for ``inputs``; test metrics.
@@ -218,44 +271,27 @@ def evaluate_pipeline(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face
     per step. With ``write``, results go to ``runs/<profile>/results/autoencoder_<inputs>.json``.
     """
     from radarface import metrics, refine, train
-    from radarface.models.encoder import encoder_data, encoder_run_name, fit_encoder
 
-    encoder, enc_fit = fit_encoder(cfg, encoder_data(cfg, inputs), progress=progress)
-    data = autoencoder_data(cfg, inputs)
-    enc_name = encoder_run_name(cfg, inputs, data["train"].path)
-    ae, ae_fit = fit_autoencoder(cfg, encoder, decoder, data, encoder_checkpoint=enc_name,
-                                 decoder_checkpoint=decoder_checkpoint, decoder_inputs=decoder_inputs,
-                                 progress=progress)
-    test = data["test"]
+    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint,
+                            decoder_inputs=decoder_inputs, progress=progress)
+    ae, ae_fit, test = nets.autoencoder, nets.fits["autoencoder"], nets.data["test"]
     images, true_t = test.tensors()
-    true, n_enc = true_t.numpy().astype(np.float64), ae.n_encoded or ae.n_params
-    given = true_t[:, n_enc:] if n_enc < true_t.shape[1] else None
-    full = lambda enc: np.concatenate([enc, true[:, n_enc:]], 1)  # noqa: E731
-    preds = {"encoder": full(train.predict(encoder, images).numpy()),
-             "autoencoder": full(train.predict(ae.encoder, images).numpy())}
-    tracer = refine.vertex_tracer(face, true, test.denormalise)
-    options = {"steps": int(cfg["tta_steps"]), "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
-               "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
-               "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
-    free = np.arange(true.shape[1]) < n_enc
-    refined = refine.refine_parameters(ae.renderer, images, torch.as_tensor(preds["autoencoder"], dtype=torch.float32),
-                                       lr=float(cfg["tta_lr"]), free=free, **options)
-    finetuned = refine.finetune_encoder(copy.deepcopy(ae.encoder), ae.renderer, images, lr=float(cfg["tta_encoder_lr"]),
-                                        given=given, **options)
-    preds[METHODS[2]], preds[METHODS[3]] = refined.params.double().numpy(), finetuned.params.double().numpy()
+    true = true_t.numpy().astype(np.float64)
+    n_enc = ae.n_encoded or ae.n_params
+    preds, traces, seconds = predict_methods(cfg, inputs, nets, images, true_t[:, n_enc:],
+                                             tracer=refine.vertex_tracer(face, true, test.denormalise))
     slices = {g: test.slices[g] for g in metrics.GROUPS}
     rows = metrics.evaluate_with_baselines(face, true, preds["encoder"], slices, test.denormalise,
                                            rng=np.random.default_rng(cfg["seed"]), name="encoder")
     rows.update({name: metrics.evaluate(face, true, preds[name], slices, test.denormalise) for name in METHODS[1:]})
-    result = PipelineResult(inputs, encoder, ae, {"encoder": enc_fit, "autoencoder": ae_fit}, test, images, true,
-                            preds, {METHODS[2]: refined.trace, METHODS[3]: finetuned.trace}, rows)
+    result = PipelineResult(inputs, nets.encoder, ae, nets.fits, test, images, true, preds, traces, rows)
     if write:
         result.results_path = metrics.write_results(
             {"profile": cfg["profile"], "inputs": inputs, "rows": rows, "traces": result.traces,
              "settings": {k: cfg[k] for k in cfg if k.startswith(("autoencoder_", "decoder_", "tta_", "encoder_"))},
-             "checkpoints": {"encoder": enc_name, "decoder": Path(decoder_checkpoint).name,
+             "checkpoints": {"encoder": nets.encoder_checkpoint, "decoder": Path(decoder_checkpoint).name,
                              "autoencoder": ae_fit.checkpoint.name if ae_fit.checkpoint else None},
-             "history": ae_fit.history, "tta_seconds": {"a": refined.seconds, "b": finetuned.seconds}},
+             "history": ae_fit.history, "tta_seconds": seconds},
             cfg["profile"], f"autoencoder_{inputs}")
     return result
 

@@ -1,0 +1,179 @@
+# %% [markdown]
+# # 07 · Real measurements: loader, surrogate captures with a domain gap, identity analysis
+#
+# The paper evaluates on radar images of four people with five expressions each, with 3D
+# ground truth, and finds that (i) predicted shape vectors stay consistent per person,
+# (ii) expressions do not transfer, and (iii) synthetic and real images differ (a domain
+# gap). Those measurements are not public. This notebook therefore
+#
+# - reads measurements in a documented HDF5 format (`data/README.md`, "Measurement files";
+#   `radarface.measurements.load`), checking the radar against the training radar and
+#   resampling the images onto the training grid, so your own captures plug in through
+#   the `measurements` parameter;
+# - by default stands in for them with **surrogate measurements** (clearly marked as
+#   simulated in the file): 4 subjects not seen in training × 5 expressions × a few poses,
+#   rendered by the **exact** MIMO renderer (not the fast one the training data come from)
+#   with a rougher, more diffuse material than in training, receiver noise, antenna
+#   position jitter, per-channel phase and gain errors, and optionally a blanket;
+# - runs notebook 04's encoder, notebook 06's autoencoder and both test-time refinements,
+#   and measures the vertex distance to the ground truth, the identity consistency of the
+#   predicted shapes and the domain gap.
+
+# %% tags=["parameters"]
+profile = "smoke"  # smoke | cpu | paper
+measurements = None  # path to a measurement file; None: make (or reuse) the surrogate set
+inputs = "both"  # amplitude | depth | both
+blanket = None  # surrogate only: a blanket in front of the face; None: the profile's
+seed = None
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from radarface import facemodel, metrics, profiles
+from radarface import measurements as meas
+from radarface.measurements import evaluate as mev
+from radarface.models import decoder_data, fit_decoder
+from radarface.models.autoencoder import METHODS, trained_networks
+from radarface.models.decoder import CHANNELS
+from radarface.plots import save
+from radarface.plots import measurements as mplots
+from radarface.plots.dataset import plot_sample_grid
+
+cfg = profiles.resolve(profile, surrogate_blanket=blanket, seed=seed)
+face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+
+# %% [markdown]
+# ## The captures
+# `load` validates the file (a missing or malformed field is an error naming the HDF5
+# path), refuses a radar whose band, range, resolution or depth window the networks were
+# not trained for, and resamples the images onto the training grid and dynamic range.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+path = meas.ensure_surrogate(cfg) if measurements is None else measurements
+captures = meas.load(path, cfg)
+print(captures)
+print("simulated:", captures.simulated, "| subjects:", sorted(map(str, set(captures.subject))),
+      "| expressions:", sorted(map(str, set(captures.expression))))
+
+# %%
+picks = np.linspace(0, len(captures) - 1, min(6, len(captures))).astype(int)
+axes = plot_sample_grid(captures.amplitude[picks], captures.depth[picks],
+                        titles=[f"{captures.subject[i]} · {captures.expression[i]}" for i in picks])
+save(axes.flat[0].figure, "07_captures");
+
+# %% [markdown]
+# ## The networks and their predictions
+# The learned renderer of notebook 05 and, for `inputs`, the encoder of notebook 04 and
+# the autoencoder of notebook 06 (loaded from their checkpoints; trained here if missing).
+# The decoder's rendering inputs are set to the training mean: a measurement's material
+# and noise level are unknown. Test-time refinement (a) and (b) use only the images.
+
+# %%
+decoder, decoder_fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_fit.checkpoint)
+pred = mev.predict_captures(cfg, inputs, captures, nets)
+print(f"test-time refinement: {cfg['tta_steps']} steps; (a) {pred.seconds['a']:.1f} s, (b) {pred.seconds['b']:.1f} s "
+      f"for {len(captures)} captures")
+
+# %% [markdown]
+# ## Vertex distance to the ground truth
+# Mean distance in mm over the face region, in the model frame (pose removed), per
+# capture; the mean face is the baseline.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if captures.ground_truth_params is not None:
+    distances = mev.capture_vertex_distances(face, captures, pred.params)
+    base = distances["mean face"].mean()
+    for name, values in distances.items():
+        print(f"{name:40s} {values.mean():6.2f} mm  ({values.mean() / base:.2f} × mean face)")
+    save(mplots.plot_capture_errors(distances).figure, "07_vertex_distances");
+else:
+    distances = {}
+    print("no ground-truth parameters in this file: vertex distances skipped")
+
+# %% [markdown]
+# ## Identity: are the predicted shapes consistent per person?
+# Cosine similarity of the predicted shape vectors between captures of the same subject
+# (different expressions and poses) and of different subjects; identification: does each
+# capture's most similar other capture belong to the same subject? The vectors are first
+# centred on their mean over all captures: uncentred, a bias shared by all predictions
+# (an encoder leaning towards one face) makes every pair look alike.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+identity = {name: mev.identity_analysis(p["shape"], captures.subject) for name, p in pred.params.items()}
+if captures.ground_truth_params is not None:
+    identity["ground truth"] = mev.identity_analysis(captures.ground_truth_params["shape"], captures.subject)
+for name, r in identity.items():
+    print(f"{name:40s} within {r['within']:+.2f}  between {r['between']:+.2f}  "
+          f"identified {r['identification_rate']:.2f} (chance {r['chance_rate']:.2f})")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+mplots.plot_subject_similarity(identity["autoencoder"]["matrix"], captures.subject, ax=axes[0],
+                               title="autoencoder: predicted shapes")
+mplots.plot_expression_codes(pred.params["autoencoder"]["expression"], captures.subject, captures.expression,
+                             ax=axes[1])
+axes[1].set_title("autoencoder: predicted expressions", fontsize=10)
+fig.tight_layout()
+save(fig, "07_identity");
+
+# %% [markdown]
+# ## Expressions per subject
+# If expressions transferred, the same expression label would give similar predicted
+# expression vectors across subjects. Cosine similarity of predicted expression vectors,
+# same label vs different label (across subjects):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name in ("autoencoder", METHODS[2]):
+    r = mev.identity_analysis(pred.params[name]["expression"], captures.expression)
+    print(f"{name:40s} same expression {r['within']:+.2f}  different {r['between']:+.2f}  "
+          f"nearest neighbour has the same label {r['identification_rate']:.2f} (chance {r['chance_rate']:.2f})")
+
+# %% [markdown]
+# ## The domain gap
+# Image statistics of the synthetic test split and of the captures, and how well the
+# learned renderer reproduces each from the autoencoder's parameters (image loss, with the
+# rendering inputs at the training mean for both): a
+# decoder that explains synthetic images much better than measured ones is the gap seen
+# through the model.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+test_images = nets.data["test"].tensors()[0]
+measured = captures.encoder_input(inputs)
+names = list(CHANNELS[inputs])
+stats = {"synthetic": mev.image_statistics(test_images.numpy(), names),
+         "measured": mev.image_statistics(measured.numpy(), names)}
+for key in stats["synthetic"]:
+    print(f"{key:22s} synthetic {stats['synthetic'][key]:.3f}   measured {stats['measured'][key]:.3f}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+recon_error = {label: mev.autoencoder_reconstruction_errors(nets, images, inputs=inputs,
+                                                            background_weight=cfg["decoder_background_weight"])
+               for label, images in (("synthetic", test_images), ("measured", measured))}
+for label, errors in recon_error.items():
+    print(f"decoder image loss on {label:9s} images: {errors.mean():.4f}")
+print(f"measured / synthetic: {recon_error['measured'].mean() / recon_error['synthetic'].mean():.1f} ×")
+
+# %%
+axes = mplots.plot_gap_histograms(test_images.numpy(), measured.numpy(), names)
+save(axes[0].figure, "07_domain_gap");
+
+# %% [markdown]
+# ## Results file
+# Everything above goes to `runs/<profile>/results/real_data_<inputs>.json`.
+
+# %%
+results = {"profile": profile, "inputs": inputs, "file": str(path), "simulated": captures.simulated,
+           "n_captures": len(captures), "vertex_mm": {k: float(v.mean()) for k, v in distances.items()},
+           "identity": {k: {m: r[m] for m in ("within", "between", "identification_rate", "chance_rate")}
+                        for k, r in identity.items()},
+           "image_statistics": stats, "decoder_image_loss": {k: float(v.mean()) for k, v in recon_error.items()},
+           "tta_seconds": pred.seconds}
+print(metrics.write_results(results, profile, f"real_data_{inputs}"))
