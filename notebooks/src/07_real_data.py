@@ -50,8 +50,11 @@ face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 # not trained for, and resamples the images onto the training grid and dynamic range.
 
 # %%
-# NBVAL_CHECK_OUTPUT
+# Rendering the surrogate on first use shows a progress bar, so it stays out of the checked cell.
 path = meas.ensure_surrogate(cfg) if measurements is None else measurements
+
+# %%
+# NBVAL_CHECK_OUTPUT
 captures = meas.load(path, cfg)
 print(captures)
 print("simulated:", captures.simulated, "| subjects:", sorted(map(str, set(captures.subject))),

@@ -108,7 +108,7 @@ def _worker_span(span: tuple[int, int]) -> Span:
 
 
 @contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
+def single_threaded_children() -> Iterator[None]:
     """Spawned children inherit the environment at start: make their math libraries single-threaded."""
     saved = {name: os.environ.get(name) for name in _THREAD_VARS}
     os.environ.update({name: "1" for name in _THREAD_VARS})
@@ -145,7 +145,7 @@ def _results(source: SampleSource, spans: list[tuple[int, int]], workers: int) -
         return
     # an executor, not multiprocessing.Pool: a worker killed by the OOM killer breaks it
     # (an error) instead of hanging the run forever on the lost task
-    with _single_threaded_children():
+    with single_threaded_children():
         executor = ProcessPoolExecutor(min(workers, len(spans)), mp_context=_context(source),
                                        initializer=_init_worker, initargs=(source,))
         futures = {executor.submit(_worker_span, span): span for span in spans}

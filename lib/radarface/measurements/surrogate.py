@@ -32,12 +32,10 @@ pose; pose 0 is frontal, further poses are uniform within ``pose_scale`` × the 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -48,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from radarface.dataset.writer import single_threaded_children
 from radarface.geometry import apply_pose, pose_limits
 from radarface.measurements.format import Captures, MeasurementFormatError, read, write
 from radarface.measurements.physics import Calibration, calibration, render_capture
@@ -58,7 +57,6 @@ SURROGATE_VERSION: int = 1
 EXPRESSION_LABELS: tuple[str, ...] = ("neutral", "expr_a", "expr_b", "expr_c", "expr_d")
 _TAG = 0x5A77  # second SeedSequence word of every surrogate stream
 #: Thread-count variables set to 1 for worker processes: parallelism comes from processes.
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _PROFILE_KEYS = {"surrogate_seed": "seed", "surrogate_poses": "poses", "surrogate_antenna_stride": "antenna_stride",
                  "surrogate_n_freq": "n_freq", "surrogate_blanket": "blanket"}
 
@@ -265,21 +263,6 @@ def _worker_render(c: int) -> dict[str, Any]:
     return _render_one(_WORKER_JOB, c)
 
 
-@contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Children started now read a single-threaded math-library environment."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
-    os.environ.update({name: "1" for name in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
     """Results of every capture in plan order: in this process (one torch thread) or in ``workers`` processes."""
     from radarface.radar.reference import torch_threads
@@ -293,7 +276,7 @@ def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
     ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")  # fork is unsafe with torch
     if "forkserver" in methods:
         ctx.set_forkserver_preload([__name__])
-    with _single_threaded_children():
+    with single_threaded_children():
         executor = ProcessPoolExecutor(min(workers, len(job.plan)), mp_context=ctx, initializer=_init_worker,
                                        initargs=(job,))
     try:
