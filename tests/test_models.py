@@ -117,3 +117,43 @@ def test_encoder_run_name_changes_with_the_training_settings():
     assert name == encoder_run_name(profiles.resolve("smoke"), "both", "/y/synthetic_smoke_1234.h5")
     assert name != encoder_run_name(profiles.resolve("smoke", encoder_epochs=3), "both", "/x/synthetic_smoke_1234.h5")
     assert name != encoder_run_name(cfg, "both", "/x/synthetic_smoke_9999.h5")
+
+
+class _TinySplit(torch.utils.data.Dataset):
+    """Stands in for a RadarFaceDataset split: two-channel 16 x 16 images with faces in a square."""
+
+    inputs, fields = "both", ("amplitude", "depth")
+    slices = {"shape": slice(0, 2), "expression": slice(2, 3), "pose": slice(3, 9)}
+
+    def __init__(self, n: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.images = torch.zeros(n, 2, 16, 16)
+        self.images[:, :, 4:12, 4:12] = torch.rand(n, 2, 8, 8, generator=g) * 0.8 + 0.1
+        self.targets = torch.randn(n, 9, generator=g)
+
+    def __len__(self):
+        return len(self.images)
+
+    def tensors(self):
+        return self.images, self.targets
+
+
+def test_finetune_augmented_leaves_the_base_alone_differs_from_its_control_and_resumes(tmp_path, monkeypatch):
+    from radarface.augment import Augment
+    from radarface.models.encoder import finetune_augmented
+
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
+    cfg = profiles.resolve("smoke", gap_epochs=2)
+    data = {"train": _TinySplit(16, 0), "val": _TinySplit(8, 1)}
+    base = build_encoder(cfg, 2, _TinySplit.slices, image_size=16)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    control, fit_c = finetune_augmented(cfg, base, data, augment=None, base_checkpoint="encoder_x", progress=False)
+    augmented, fit_a = finetune_augmented(cfg, base, data, augment=Augment(p=1.0), base_checkpoint="encoder_x",
+                                          progress=False)
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+    assert fit_c.checkpoint != fit_a.checkpoint and len(fit_a.history["epoch"]) == 2
+    assert fit_c.history["train_loss"] != fit_a.history["train_loss"]
+    again, fit_again = finetune_augmented(cfg, base, data, augment=Augment(p=1.0), base_checkpoint="encoder_x",
+                                          progress=False)
+    assert fit_again.trained == 0
+    assert all(torch.equal(a, b) for a, b in zip(augmented.state_dict().values(), again.state_dict().values()))

@@ -51,6 +51,11 @@ _COMMON: dict[str, Any] = {
     "tta_lr": 0.01,
     "tta_encoder_lr": 1e-4,
     "tta_prior_weight": 1e-3,
+    # closing the domain gap (notebook 07): the trained encoder, gap_epochs more at gap_lr with
+    # image randomisation (radarface.augment.Augment fields; {} = its defaults) and without
+    "gap_epochs": 10,
+    "gap_lr": 1e-4,
+    "gap_augment": {},
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -71,6 +76,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "autoencoder_epochs": 2,
         "autoencoder_batch": 16,
         "tta_steps": 5,
+        "gap_epochs": 1,
     },
     "cpu": {
         "model": "auto",
@@ -88,6 +94,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "autoencoder_epochs": 15,
         "autoencoder_batch": 64,
         "tta_steps": 100,
+        "gap_epochs": 3,
     },
     "paper": {
         "model": "auto",

@@ -121,3 +121,40 @@ def autoencoder_reconstruction_errors(nets, images: torch.Tensor, *, inputs: str
     encoded = predict(ae.encoder, images).numpy()
     vectors = np.concatenate([encoded, np.zeros((len(images), nets.data["test"].normaliser.dim - encoded.shape[1]))], 1)
     return reconstruction_errors(ae.renderer, images, vectors, inputs=inputs, background_weight=background_weight)
+
+
+def augmentation_effect(cfg: dict[str, Any], inputs: str, captures: Captures, face, nets, *,
+                        progress: bool = True) -> dict[str, dict[str, float]]:
+    """Does image randomisation in training close the gap? Vertex distances (mm) and identification, three encoders.
+
+    ``encoder``: notebook 04's. ``+ control``: ``gap_epochs`` more epochs at ``gap_lr`` on the
+    same images. ``+ augmented``: the same with :class:`radarface.augment.Augment` settings
+    ``cfg["gap_augment"]``. Per encoder: mean vertex distance on the captures (needs their
+    ground-truth parameters) and on the synthetic test split, and the captures' shape
+    identification rate.
+    """
+    from radarface import metrics
+    from radarface.augment import Augment
+    from radarface.models.encoder import encoder_data, finetune_augmented
+    from radarface.train import predict
+
+    data = encoder_data(cfg, inputs)
+    encoders = {"encoder": nets.encoder}
+    for label, augment in (("+ control", None), ("+ augmented", Augment.from_config(cfg["gap_augment"]))):
+        encoders[label] = finetune_augmented(cfg, nets.encoder, data, augment=augment,
+                                             base_checkpoint=nets.encoder_checkpoint, progress=progress)[0]
+    test = data["test"]
+    images, true = test.tensors()
+    measured = captures.encoder_input(inputs)
+    truth = test.denormalise(true.numpy())
+    rows = {}
+    for label, encoder in encoders.items():
+        synthetic = metrics.vertex_distance(face, truth, test.denormalise(predict(encoder, images).numpy()))
+        on_captures = test.denormalise(predict(encoder, measured).numpy())
+        row = {"synthetic_vertex_mm": synthetic,
+               "identification_rate": identity_analysis(on_captures["shape"], captures.subject)["identification_rate"]}
+        if captures.ground_truth_params is not None:
+            row["captures_vertex_mm"] = float(capture_vertex_distances(face, captures, {label: on_captures})[label].mean())
+        rows[label] = row
+    return rows
+

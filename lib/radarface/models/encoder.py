@@ -30,6 +30,7 @@ from torch import nn
 from radarface.models import backbones
 
 if TYPE_CHECKING:
+    from radarface.augment import Augment
     from radarface.dataset import RadarFaceDataset
     from radarface.train import FitResult
 
@@ -190,4 +191,32 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
                        checkpoint=checkpoint, seed=int(cfg["seed"]), threads=int(cfg["train_threads"]) or None,
                        progress=progress, **fit_options)
+    return model.eval(), result
+
+
+def finetune_augmented(cfg: dict[str, Any], encoder: Encoder, data: dict[str, RadarFaceDataset], *,
+                       augment: Augment | None, base_checkpoint: str, progress: bool = True
+                       ) -> tuple[Encoder, FitResult]:
+    """A copy of the trained ``encoder``, trained ``gap_epochs`` more at ``gap_lr`` with ``augment`` (None: without).
+
+    The run without augmentation is the control: the same extra epochs, so a difference
+    between the two is the augmentation's, not the longer training's. Checkpointed under a
+    name keyed by ``base_checkpoint`` (the encoder's run name) and every setting.
+    """
+    import copy
+
+    from radarface import train
+    from radarface.augment import augmented_loss
+
+    train_ds = data["train"]
+    model = copy.deepcopy(encoder).train()
+    loss = parameter_loss(train_ds.slices)
+    if augment is not None:
+        loss = augmented_loss(loss, augment, train_ds.fields)
+    name = train.run_name(f"encoder_{train_ds.inputs}_{'augmented' if augment else 'control'}", base=base_checkpoint,
+                          epochs=int(cfg["gap_epochs"]), lr=cfg["gap_lr"], seed=int(cfg["seed"]),
+                          augment=augment.as_dict() if augment else None)
+    result = train.fit(model, loss, train_ds, data.get("val"), epochs=int(cfg["gap_epochs"]),
+                       batch_size=int(cfg["encoder_batch"]), lr=cfg["gap_lr"], checkpoint=train.checkpoint_path(name),
+                       seed=int(cfg["seed"]) + 1, threads=int(cfg["train_threads"]) or None, progress=progress)
     return model.eval(), result
