@@ -1,11 +1,15 @@
 """The encoder and its backbones: shapes, output ranges, the paper configuration, errors."""
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from radarface import profiles
-from radarface.models import Encoder, backbones, build_encoder, count_parameters, encoder_run_name, parameter_loss
+from radarface import metrics, profiles
+from radarface.facemodel import load_model
+from radarface.models import (Encoder, backbones, build_encoder, count_parameters, encoder_loss, encoder_run_name,
+                              parameter_loss)
 
 SLICES = {"shape": slice(0, 10), "expression": slice(10, 17), "pose": slice(17, 23)}
 
@@ -117,6 +121,9 @@ def test_encoder_run_name_changes_with_the_training_settings():
     assert name == encoder_run_name(profiles.resolve("smoke"), "both", "/y/synthetic_smoke_1234.h5")
     assert name != encoder_run_name(profiles.resolve("smoke", encoder_epochs=3), "both", "/x/synthetic_smoke_1234.h5")
     assert name != encoder_run_name(cfg, "both", "/x/synthetic_smoke_9999.h5")
+    for change in ({"encoder_loss": "vertices"}, {"encoder_augment": {}}, {"encoder_weight_decay": 1e-4},
+                   {"encoder_select": "val_loss"}):
+        assert name != encoder_run_name(profiles.resolve("smoke", **change), "both", "/x/synthetic_smoke_1234.h5")
 
 
 class _TinySplit(torch.utils.data.Dataset):
@@ -157,3 +164,52 @@ def test_finetune_augmented_leaves_the_base_alone_differs_from_its_control_and_r
                                           progress=False)
     assert fit_again.trained == 0
     assert all(torch.equal(a, b) for a, b in zip(augmented.state_dict().values(), again.state_dict().values()))
+
+
+def test_vertex_loss_is_the_mean_squared_vertex_distance_rescaled():
+    face = load_model("builtin", n_shape=3, n_expression=2)
+    metric = metrics.vertex_metric(face)
+    slices = {"shape": slice(0, 3), "expression": slice(3, 5), "pose": slice(5, 11)}
+    g = torch.Generator().manual_seed(0)
+    true, pred = torch.randn(6, 11, generator=g), torch.randn(6, 11, generator=g)
+
+    class Fixed(nn.Module):
+        def forward(self, x):
+            return pred
+
+    loss, logs = parameter_loss(slices, torch.as_tensor(metric))(Fixed(), (torch.zeros(6, 1, 8, 8), true))
+    d = (pred - true).double().numpy()
+    vt = face.vertices(true[:, :3].double().numpy(), true[:, 3:5].double().numpy())
+    vp = face.vertices(pred[:, :3].double().numpy(), pred[:, 3:5].double().numpy())
+    squared_mm = ((vt - vp) ** 2).sum(-1)[:, face.face_mask].mean(axis=1)  # per face, mm²
+    expected = (squared_mm / np.diag(metric).mean() + (d[:, 5:] ** 2).sum(1)).mean() / 11
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    assert logs["shape"] == pytest.approx(float(((pred - true)[:, :3] ** 2).mean()), rel=1e-5)
+    identity = parameter_loss(slices, torch.eye(5))(Fixed(), (torch.zeros(6, 1, 8, 8), true))[0]
+    assert float(identity) == pytest.approx(float(((pred - true) ** 2).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match=r"metric must be \(5, 5\)"):
+        parameter_loss(slices, torch.eye(4))
+
+
+def test_encoder_loss_follows_the_profile():
+    slices = {"shape": slice(0, 10), "expression": slice(10, 17), "pose": slice(17, 23)}
+    images, targets = torch.rand(3, 2, 32, 32), torch.randn(3, 23)
+    enc = Encoder(2, 32, 10, 7, backbone="tiny").eval()
+    channels = ("amplitude", "depth")
+
+    def value(loss_fn):
+        return float(loss_fn(enc, (images, targets))[0].detach())
+
+    plain = value(encoder_loss(profiles.resolve("smoke"), slices, channels))
+    assert plain == pytest.approx(value(parameter_loss(slices)))
+    assert value(encoder_loss(profiles.resolve("smoke", encoder_loss="vertices"), slices, channels)) != \
+        pytest.approx(plain)
+    augmented = encoder_loss(profiles.resolve("smoke", encoder_augment={"p": 1.0}), slices, channels)
+    assert value(augmented) == pytest.approx(plain)  # eval mode: images unchanged
+    enc.train()
+    torch.manual_seed(0)
+    a = value(augmented)
+    torch.manual_seed(0)
+    assert a != pytest.approx(value(parameter_loss(slices)))
+    with pytest.raises(ValueError, match="encoder_loss must be one of"):
+        encoder_loss(profiles.resolve("smoke", encoder_loss="pixels"), slices, ("amplitude",))

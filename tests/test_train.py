@@ -156,6 +156,37 @@ def test_a_finished_checkpoint_is_reused_without_training(tmp_path):
     assert train.load_weights(_model(seed=8), path)["epoch"] == [1, 2, 3]
 
 
+def test_select_keeps_the_best_epochs_weights_also_when_resumed_or_reused(tmp_path):
+    # a learning rate high enough that the validation loss does not fall every epoch
+    options = dict(epochs=6, lr=0.3, select="val_loss")
+    plain = _model()
+    last = _fit(plain, epochs=6, lr=0.3).history["val_loss"]
+    best_epoch = int(torch.tensor(last).argmin()) + 1
+    assert best_epoch < 6, "the test needs a run whose last epoch is not its best"
+    picked = _model()
+    result = _fit(picked, **options)
+    assert result.best_epoch == best_epoch and result.history["val_loss"] == last
+    assert not _equal(picked, plain)
+    val = _data(10, seed=5)
+    assert train.evaluate_loss(picked, _loss, val)["loss"] == pytest.approx(min(last), rel=1e-5)
+
+    path = tmp_path / "run.pt"
+
+    def interrupt(epoch, batch, loss):
+        if epoch == best_epoch:  # after the best epoch's checkpoint, before the run ends
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_model(), checkpoint=path, on_batch_end=interrupt, **options)
+    resumed = _model(seed=2)
+    assert _fit(resumed, checkpoint=path, **options).best_epoch == best_epoch and _equal(resumed, picked)
+    reused = _model(seed=3)
+    again = _fit(reused, checkpoint=path, **options)
+    assert again.trained == 0 and again.best_epoch == best_epoch and _equal(reused, picked)
+    with pytest.raises(ValueError, match="select='val_nothing' is not a history key"):
+        _fit(_model(), epochs=1, select="val_nothing")
+
+
 def test_a_checkpoint_of_another_run_is_refused(tmp_path):
     path = tmp_path / "run.pt"
     _fit(_model(), checkpoint=path, epochs=1)

@@ -153,6 +153,17 @@ def vertex_distance(model, true_params: dict[str, Any], pred_params: dict[str, A
     return float(vertex_errors(model, true_params, pred_params, with_pose=with_pose)[:, model.face_mask].mean())
 
 
+def vertex_metric(model) -> np.ndarray:
+    """Gram matrix M (Ks+Ke, Ks+Ke) in mm² of the shape and expression modes over the face region.
+
+    For a coefficient error ``d`` (shape then expression, std units), ``dᵀ M d`` is the mean
+    squared vertex displacement over the face-region vertices (mm²), pose removed.
+    """
+    basis = np.concatenate([model.shape_basis, model.expression_basis], axis=2)[model.face_mask]
+    flat = basis.reshape(-1, basis.shape[2])
+    return flat.T @ flat / int(model.face_mask.sum())
+
+
 # ------------------------------------------------------------------ baselines
 def baseline_mean_face(true: np.ndarray | torch.Tensor) -> np.ndarray:
     """The mean-face baseline's predictions: zeros like ``true`` (B, D) (mean face, mean pose, mean rendering)."""

@@ -31,6 +31,14 @@ _COMMON: dict[str, Any] = {
     "encoder_batch": 50,
     "encoder_lr": (0.01, 0.001),
     "encoder_render": False,  # also predict the rendering parameters (pose network)
+    # beyond the paper (radarface.models.encoder_loss): "parameters" (the paper's L2) or "vertices"
+    # (face coefficients weighted by how far they move the face); image randomisation while
+    # training (an Augment dict, or None); Adam's weight decay; a history key whose best epoch
+    # is kept (None: the last epoch's weights, as the paper)
+    "encoder_loss": "parameters",
+    "encoder_augment": None,
+    "encoder_weight_decay": 0.0,
+    "encoder_select": None,
     "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)
     "decoder_backbone": "resnet50",

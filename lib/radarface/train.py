@@ -223,6 +223,7 @@ class FitResult:
     threads: int = 1
     seconds: float = 0.0
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None  # with ``select``: the epoch (1-based) whose weights the model holds
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -261,8 +262,8 @@ def predict(model: nn.Module, inputs: torch.Tensor, *, batch_size: int = 256) ->
 
 def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | None = None, *, epochs: int,
         batch_size: int, lr: float | Sequence[float] | Schedule = 1e-3, checkpoint: str | Path | None = None,
-        seed: int = 0, threads: int | None = None, weight_decay: float = 0.0, progress: bool = True,
-        on_batch_end: Callable[[int, int, float], None] | None = None,
+        seed: int = 0, threads: int | None = None, weight_decay: float = 0.0, select: str | None = None,
+        progress: bool = True, on_batch_end: Callable[[int, int, float], None] | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
     """Train ``model`` in place with Adam; resume from / reuse ``checkpoint``; return the history.
 
@@ -281,6 +282,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
             trained. None: no checkpoint.
         seed: derives each epoch's batch order and dropout draws.
         threads: torch CPU threads during the call (default: all cores).
+        weight_decay: Adam's L2 penalty on the weights.
+        select: a history key to minimise, e.g. ``"val_loss"`` (early stopping without
+            stopping): the weights of the best epoch are kept in the checkpoint beside the
+            last ones and are what ``model`` holds when the call returns.
         on_batch_end: ``(epoch, batch, loss)`` after each optimiser step.
         on_epoch_end: ``(epoch, history row)`` after each checkpoint.
 
@@ -301,21 +306,25 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
     fingerprint = {"epochs": epochs, "batch_size": batch_size, "seed": int(seed), "schedule": repr(schedule),
                    "weight_decay": weight_decay, "n_train": n_train, "n_val": n_val, "model": type(model).__name__,
                    "n_parameters": sum(p.numel() for p in model.parameters())}
+    if select is not None:
+        fingerprint["select"] = select
     path = Path(checkpoint) if checkpoint is not None else None
     history: dict[str, list[float]] = {}
     start_epoch = 0
+    best: dict[str, Any] | None = None
     if path is not None and path.exists():
         state = load_checkpoint(path)
         _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, start_epoch = state["history"], int(state["epoch"])
+        best = state.get("best")
         if progress:
             verb = "reusing finished run" if start_epoch >= epochs else f"resuming after epoch {start_epoch}/{epochs}"
             print(f"{verb}: {path}", file=sys.stderr)
     result = FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint)
     if start_epoch >= epochs:
-        return result
+        return _keep_best(model, best, result)
     steps = sum(len(_chunks(torch.arange(n_train), batch_size)) for _ in range(start_epoch, epochs))
     bar = _progress_bar(steps, progress)
     epoch = start_epoch
@@ -330,12 +339,15 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
                                                                         batch_size=max(batch_size, 256)).items()})
                 for k, v in row.items():
                     history.setdefault(k, []).append(v)
+                if select is not None:
+                    best = _update_best(best, model, row, select, epoch)
                 if bar is not None:
                     bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
                 if path is not None:
                     save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "history": history,
                                            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "fingerprint": json.dumps(fingerprint), "rng_torch": torch.get_rng_state()})
+                                           "fingerprint": json.dumps(fingerprint), "rng_torch": torch.get_rng_state(),
+                                           "best": best})
                 result.trained += 1
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, row)
@@ -348,6 +360,27 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
             if bar is not None:
                 bar.close()
             result.seconds = time.perf_counter() - start_time
+    return _keep_best(model, best, result)
+
+
+def _update_best(best: dict[str, Any] | None, model: nn.Module, row: dict[str, float], select: str,
+                 epoch: int) -> dict[str, Any]:
+    """``best`` (epoch, value, weights) replaced by this epoch's if its ``row[select]`` is lower."""
+    if select not in row:
+        raise ValueError(f"select={select!r} is not a history key; this run logs {sorted(row)} "
+                         f"(val_* keys need val_data)")
+    value = float(row[select])
+    if best is not None and not value < best["value"]:
+        return best
+    return {"epoch": epoch + 1, "value": value,
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+
+def _keep_best(model: nn.Module, best: dict[str, Any] | None, result: FitResult) -> FitResult:
+    """Load the best epoch's weights (if a ``select`` run kept them) into ``model``; note which epoch."""
+    if best is not None:
+        model.load_state_dict(best["model"])
+        result.best_epoch = int(best["epoch"])
     return result
 
 

@@ -123,23 +123,65 @@ def count_parameters(model: nn.Module) -> int:
 LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, dict[str, float]]]
 
 
-def parameter_loss(slices: dict[str, slice]) -> LossFn:
-    """The paper's L2 parameter loss for :func:`radarface.train.fit`: mean squared error over all target columns.
+def parameter_loss(slices: dict[str, slice], metric: torch.Tensor | None = None) -> LossFn:
+    """The encoder's loss for :func:`radarface.train.fit`: the paper's L2 on the normalised targets.
 
-    ``slices`` (group -> columns) only name the per-group errors logged beside the loss.
+    ``slices`` (group -> columns) name the per-group squared errors logged beside the loss.
+    ``metric`` (K, K), K = shape + expression columns: the face coefficients' error ``d``
+    counts as ``dᵀ M d / mean(diag M)`` instead of ``|d|²``. With
+    :func:`radarface.metrics.vertex_metric` that is the mean squared vertex distance over
+    the face region (rescaled to std² units), so coefficients count by how far they move
+    the face; None (the paper's) is the identity.
     """
+    k = slices["shape"].stop - slices["shape"].start + slices["expression"].stop - slices["expression"].start
+    if metric is not None:
+        metric = torch.as_tensor(metric, dtype=torch.float32)
+        if metric.shape != (k, k):
+            raise ValueError(f"metric must be ({k}, {k}) for {k} shape + expression columns, got {tuple(metric.shape)}")
+        metric = metric / metric.diagonal().mean()
+
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         images, targets = batch[0], batch[1]
         pred = model(images)
         if pred.shape != targets.shape:
             raise ValueError(f"encoder output {tuple(pred.shape)} does not match targets {tuple(targets.shape)}; "
                              "build the encoder with the dataset's group sizes (n_render, include_render)")
-        squared = (pred - targets) ** 2
+        diff = pred - targets
+        squared = diff**2
         logs = {name: float(squared[:, cols].detach().mean())
                 for name, cols in slices.items() if cols.stop > cols.start}
-        return squared.mean(), logs
+        if metric is None:
+            return squared.mean(), logs
+        face = ((diff[:, :k] @ metric) * diff[:, :k]).sum(dim=1)
+        return (face + squared[:, k:].sum(dim=1)).mean() / diff.shape[1], logs
 
     return loss_fn
+
+
+#: ``encoder_loss`` settings: the paper's parameter L2, or the same with the face coefficients
+#: weighted by their vertex displacement (:func:`parameter_loss` with a metric).
+ENCODER_LOSSES: tuple[str, ...] = ("parameters", "vertices")
+
+
+def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[str, ...]) -> LossFn:
+    """The training loss a profile asks for: ``encoder_loss`` ("parameters" or "vertices", the latter
+    with the face model's :func:`~radarface.metrics.vertex_metric`), randomised by ``encoder_augment``
+    (an :class:`~radarface.augment.Augment` dict, or None) while training."""
+    from radarface.augment import Augment, augmented_loss
+
+    kind = cfg.get("encoder_loss", "parameters")
+    if kind not in ENCODER_LOSSES:
+        raise ValueError(f"encoder_loss must be one of {ENCODER_LOSSES}, got {kind!r}")
+    metric = None
+    if kind == "vertices":
+        from radarface.facemodel import load_model
+        from radarface.metrics import vertex_metric
+
+        metric = torch.as_tensor(vertex_metric(load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])))
+    loss = parameter_loss(slices, metric)
+    if cfg.get("encoder_augment") is not None:
+        loss = augmented_loss(loss, Augment.from_config(cfg["encoder_augment"]), channels)
+    return loss
 
 
 def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
@@ -169,7 +211,8 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
     """Checkpoint name ``encoder_<inputs>_<hash8>``, the hash over every setting that changes the trained weights."""
     from radarface.train import run_name
 
-    keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "seed")
+    keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "encoder_loss",
+            "encoder_augment", "encoder_weight_decay", "encoder_select", "seed")
     return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **{k: cfg[k] for k in keys})
 
 
@@ -178,8 +221,10 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     """Build the profile's encoder and train it (or resume / reuse its checkpoint) on :func:`encoder_data` splits.
 
     Schedule from ``cfg``: ``encoder_epochs``, ``encoder_batch``, ``encoder_lr`` (a number or
-    ``(start, end)`` decaying linearly over 75 % of the epochs), ``seed``, ``train_threads``
-    (0 = all cores). Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
+    ``(start, end)`` decaying linearly over 75 % of the epochs), ``encoder_weight_decay``,
+    ``seed``, ``train_threads`` (0 = all cores); loss from :func:`encoder_loss`;
+    ``encoder_select`` (a history key such as ``"val_loss"``, or None) keeps the best
+    epoch's weights. Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
     Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
     """
     from radarface import train
@@ -187,9 +232,10 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     train_ds = data["train"]
     model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0])
     checkpoint = train.checkpoint_path(encoder_run_name(cfg, train_ds.inputs, train_ds.path))
-    result = train.fit(model, parameter_loss(train_ds.slices), train_ds, data.get("val"),
+    result = train.fit(model, encoder_loss(cfg, train_ds.slices, train_ds.fields), train_ds, data.get("val"),
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
                        checkpoint=checkpoint, seed=int(cfg["seed"]), threads=int(cfg["train_threads"]) or None,
+                       weight_decay=float(cfg["encoder_weight_decay"]), select=cfg["encoder_select"],
                        progress=progress, **fit_options)
     return model.eval(), result
 
