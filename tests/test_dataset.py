@@ -135,6 +135,22 @@ def test_parameter_summary_matches_sampling_ranges(reference):
         assert abs(mean - exp_mean) < 2.5 * exp_std and std < 2.5 * exp_std, name
 
 
+def test_parameter_visibility_sees_translation_above_the_nuisance_and_distance_in_depth(reference, cfg, model):
+    from radarface.dataset.stats import parameter_visibility
+
+    data = RadarFaceDataset(reference, "both", include_render=True)
+    base = data.tensors()[1][:1].numpy()
+    ratios = parameter_visibility(model, profile_config(cfg), data, base, n_nuisance=2)
+    names = data.target_names[:ratios.shape[0]]
+    assert ratios.shape == (cfg["n_shape"] + cfg["n_expression"] + 6, 2) and np.all(np.isfinite(ratios) & (ratios > 0))
+    tx, tz = names.index("tx"), names.index("tz")
+    assert ratios[tx].min() > 1.0  # a 29 mm shift moves the whole face
+    assert ratios[tz, 1] > 3 * ratios[tz, 0]  # distance is what the depth channel measures
+    with pytest.raises(ValueError, match="include_render=True"):
+        parameter_visibility(model, profile_config(cfg), RadarFaceDataset(reference, "both", include_render=False),
+                             base)
+
+
 def test_targets_are_normalised_and_batches_denormalise(reference):
     data = RadarFaceDataset(reference, inputs="amplitude", include_render=False)
     images, targets = data.tensors()

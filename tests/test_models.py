@@ -124,6 +124,10 @@ def test_encoder_run_name_changes_with_the_training_settings():
     for change in ({"encoder_loss": "vertices"}, {"encoder_augment": {}}, {"encoder_weight_decay": 1e-4},
                    {"encoder_select": "val_loss"}):
         assert name != encoder_run_name(profiles.resolve("smoke", **change), "both", "/x/synthetic_smoke_1234.h5")
+    centred = profiles.resolve("smoke", encoder_center_depth=True)
+    assert name != encoder_run_name(centred, "both", "/x/synthetic_smoke_1234.h5")
+    # amplitude images have no depth to centre: the same network, the same checkpoint
+    assert encoder_run_name(centred, "amplitude", "/x/s.h5") == encoder_run_name(cfg, "amplitude", "/x/s.h5")
 
 
 class _TinySplit(torch.utils.data.Dataset):
@@ -213,3 +217,38 @@ def test_encoder_loss_follows_the_profile():
     assert a != pytest.approx(value(parameter_loss(slices)))
     with pytest.raises(ValueError, match="encoder_loss must be one of"):
         encoder_loss(profiles.resolve("smoke", encoder_loss="pixels"), slices, ("amplitude",))
+
+
+def test_centred_depth_moves_each_faces_mean_depth_to_one_half_and_keeps_the_background():
+    from radarface.models.encoder import centred_depth
+
+    images = torch.zeros(2, 2, 6, 6)
+    images[:, 0] = 0.7  # amplitude everywhere: untouched
+    images[0, 1, 1:4, 1:4] = 0.3
+    images[1, 1, 2:5, 2:5] = torch.linspace(0.6, 0.8, 9).view(3, 3)
+    out = centred_depth(images, 1)
+    assert torch.equal(out[:, 0], images[:, 0])
+    for b in range(2):
+        face = images[b, 1] > 0
+        assert float(out[b, 1][face].mean()) == pytest.approx(0.5, abs=1e-6)
+        assert bool((out[b, 1][~face] == 0).all())
+    assert torch.allclose(out[1, 1][images[1, 1] > 0] - 0.5, images[1, 1][images[1, 1] > 0] - 0.7, atol=1e-6)
+
+
+def test_center_depth_changes_only_what_the_face_networks_see():
+    cfg = profiles.resolve("smoke", encoder_center_depth=True)
+    enc = build_encoder(cfg, 2, SLICES, fields=("amplitude", "depth")).eval()
+    plain = build_encoder(profiles.resolve("smoke"), 2, SLICES, fields=("amplitude", "depth")).eval()
+    assert enc.center_depth == 1 and plain.center_depth is None
+    assert build_encoder(cfg, 1, SLICES, fields=("amplitude",)).center_depth is None
+    x = torch.zeros(3, 2, 32, 32)
+    x[:, :, 8:24, 8:24] = torch.rand(3, 2, 16, 16) * 0.5 + 0.2
+    shifted = x.clone()
+    shifted[:, 1][x[:, 1] > 0] += 0.1  # the same faces 24 mm further away
+    with torch.no_grad():
+        a, b = enc(x), enc(shifted)
+        assert torch.allclose(a[:, :17], b[:, :17], atol=1e-5)  # shape and expression: unchanged
+        assert not torch.allclose(a[:, 17:], b[:, 17:])  # pose sees the distance
+        assert not torch.allclose(plain(x)[:, :17], plain(shifted)[:, :17])
+    with pytest.raises(ValueError, match="center_depth must be a channel index"):
+        Encoder(1, 32, 10, 7, backbone="tiny", center_depth=1)

@@ -17,6 +17,16 @@
 # trains three tiny CNNs for a few seconds and only checks that everything runs.
 # Run all three input types with
 # `python -m radarface.run --profile cpu --only 04 --sweep inputs=amplitude,depth,both`.
+#
+# Beyond the paper, as profile settings (the `paper` profile keeps the paper's choices):
+# `encoder_loss = "vertices"` weights each face coefficient's squared error by how far
+# its mode moves the face (`radarface.metrics.vertex_metric`: the loss is then the mean
+# squared vertex distance, rescaled, plus the pose error), so the network spends its
+# capacity on the modes that matter; `encoder_select = "val_loss"` keeps the weights of
+# the epoch with the lowest validation loss; `encoder_center_depth` shows the shape and
+# expression networks each face's depth relative to its mean (the pose network keeps the
+# raw image); `encoder_augment` and `encoder_weight_decay` regularise. The `cpu` profile's choices and the measurements behind them are in
+# `radarface/profiles.py`.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -25,6 +35,12 @@ backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18"
 epochs = None
 batch = None
 seed = None
+threads = None  # torch threads while training; None: the profile's (0 = all cores)
+loss = None  # None: the profile's; "parameters" (the paper's L2) or "vertices"
+select = None  # None: the profile's; a history key such as "val_loss" whose best epoch is kept
+augment = None  # None: the profile's; False: none; True or a dict of radarface.augment.Augment settings
+weight_decay = None
+center_depth = None  # None: the profile's; True: shape/expression networks see depth minus the face's mean
 
 # %%
 import matplotlib.pyplot as plt
@@ -37,7 +53,12 @@ from radarface.plots.results import plot_cosine_matrix, plot_metric_bars, plot_p
 from radarface.plots.training import plot_history
 from radarface.train import predict
 
-cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed)
+cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
+                       train_threads=threads, encoder_loss=loss, encoder_select=select,
+                       encoder_weight_decay=weight_decay, encoder_augment={} if augment is True else augment or None,
+                       encoder_center_depth=center_depth)
+if augment is False:
+    cfg["encoder_augment"] = None
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]
@@ -66,6 +87,8 @@ print(f"backbone {cfg['encoder_backbone']}: {count_parameters(encoder) / 1e6:.2f
       f"{len(fit.history['epoch'])} epochs, batch {cfg['encoder_batch']}, {fit.threads} threads")
 print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "
       f"reused {fit.resumed_from} from {fit.checkpoint.name}")
+print(f"loss: {cfg['encoder_loss']}; weights of epoch "
+      f"{fit.best_epoch or len(fit.history['epoch'])} ({cfg['encoder_select'] or 'the last'})")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
@@ -155,7 +178,9 @@ save(axes[0, 0].figure, f"04_reconstructions_{inputs}");
 results = {"profile": profile, "inputs": inputs, "backbone": cfg["encoder_backbone"], "rows": rows,
            "cosine": cosine, "epochs": cfg["encoder_epochs"], "batch": cfg["encoder_batch"],
            "seconds_per_epoch": float(np.mean(fit.history["seconds"])), "threads": fit.threads,
-           "dataset": test.path.name, "checkpoint": fit.checkpoint.name, "history": fit.history}
+           "dataset": test.path.name, "checkpoint": fit.checkpoint.name, "history": fit.history,
+           "loss": cfg["encoder_loss"], "select": cfg["encoder_select"], "best_epoch": fit.best_epoch,
+           "augment": cfg["encoder_augment"], "weight_decay": cfg["encoder_weight_decay"]}
 print(metrics.write_results(results, profile, f"encoder_{inputs}"))
 
 # %%

@@ -15,6 +15,11 @@ Backbones (``backbone``):
   wide) and an AlexNet at a quarter width without dropout: about a minute per epoch of
   8,000 images of 2 × 64 × 64 px on 2 CPU cores (half width took about 2.5 times as long).
 - ``"tiny"`` (profile ``smoke``): three small CNNs.
+
+``center_depth`` (beyond the paper): the shape and expression networks see the depth
+channel with the face's mean depth removed, so a face's distance (±50 mm of pose, a
+fifth of the depth window) does not sit on top of the millimetres that shape and
+expression change; the pose network sees the raw images.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Encoder(nn.Module):
         n_pose: pose outputs (6: yaw, pitch, roll, tx, ty, tz, normalised).
         n_render: rendering-parameter outputs (0 = not predicted).
         backbone: a key of :data:`BACKBONES`.
+        center_depth: index of the depth channel to centre for the shape and expression
+            networks (:func:`centred_depth`), or None.
 
     >>> enc = Encoder(2, 32, 10, 7, backbone="tiny")
     >>> enc(torch.zeros(3, 2, 32, 32)).shape
@@ -65,8 +72,11 @@ class Encoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, image_size: int, n_shape: int, n_expression: int, n_pose: int = 6,
-                 n_render: int = 0, backbone: str = "resnet50"):
+                 n_render: int = 0, backbone: str = "resnet50", center_depth: int | None = None):
         super().__init__()
+        if center_depth is not None and not (isinstance(center_depth, int) and 0 <= center_depth < in_channels):
+            raise ValueError(f"center_depth must be a channel index in [0, {in_channels}) or None, got {center_depth!r}")
+        self.center_depth = center_depth
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
         for name, value in (("n_shape", n_shape), ("n_expression", n_expression), ("n_pose", n_pose),
@@ -103,16 +113,29 @@ class Encoder(nn.Module):
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W), got {tuple(images.shape)}")
         parts = []
+        face_images = images if self.center_depth is None else centred_depth(images, self.center_depth)
         for name in ("shape", "expression"):
             if name in self.heads:
-                parts.append(COEFFICIENT_BOUND * torch.tanh(self.heads[name](images)))
+                parts.append(COEFFICIENT_BOUND * torch.tanh(self.heads[name](face_images)))
         if "pose" in self.heads:
             parts.append(self.heads["pose"](images))
         return torch.cat(parts, dim=1)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, image_size={self.image_size}, backbone={self.backbone!r}, "
-                f"sizes={self.sizes}")
+                f"sizes={self.sizes}, center_depth={self.center_depth}")
+
+
+def centred_depth(images: torch.Tensor, channel: int) -> torch.Tensor:
+    """``images`` (B, C, H, W) with depth channel ``channel`` shifted so that each face's mean depth is 0.5.
+
+    Background pixels (depth 0) stay 0; units stay fractions of the depth window.
+    """
+    depth = images[:, channel]
+    face = depth > 0
+    mean = (depth * face).sum(dim=(1, 2)) / face.sum(dim=(1, 2)).clamp(min=1)
+    centred = torch.where(face, depth - mean[:, None, None] + 0.5, torch.zeros_like(depth))
+    return torch.cat([images[:, :channel], centred[:, None], images[:, channel + 1:]], dim=1)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -185,14 +208,22 @@ def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[
 
 
 def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
-                  image_size: int | None = None) -> Encoder:
-    """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by ``cfg["seed"]``."""
+                  image_size: int | None = None, fields: tuple[str, ...] | None = None) -> Encoder:
+    """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by ``cfg["seed"]``.
+
+    ``fields``: the image channels' names; with ``cfg["encoder_center_depth"]`` the one named
+    ``depth`` is centred for the shape and expression networks.
+    """
     from radarface.train import seeded
 
     sizes = {name: cols.stop - cols.start for name, cols in slices.items()}
+    center = None
+    if cfg.get("encoder_center_depth") and fields is not None and "depth" in fields:
+        center = tuple(fields).index("depth")
     with seeded(cfg["seed"]):
         return Encoder(in_channels, int(image_size or cfg["image_size"]), sizes["shape"], sizes["expression"],
-                       sizes.get("pose", 6), sizes.get("render", 0), backbone=cfg["encoder_backbone"])
+                       sizes.get("pose", 6), sizes.get("render", 0), backbone=cfg["encoder_backbone"],
+                       center_depth=center)
 
 
 def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset]:
@@ -213,6 +244,8 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
 
     keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "encoder_loss",
             "encoder_augment", "encoder_weight_decay", "encoder_select", "seed")
+    if cfg.get("encoder_center_depth") and inputs != "amplitude":
+        keys += ("encoder_center_depth",)
     return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **{k: cfg[k] for k in keys})
 
 
@@ -230,7 +263,8 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     from radarface import train
 
     train_ds = data["train"]
-    model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0])
+    model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0],
+                          fields=tuple(train_ds.fields))
     checkpoint = train.checkpoint_path(encoder_run_name(cfg, train_ds.inputs, train_ds.path))
     result = train.fit(model, encoder_loss(cfg, train_ds.slices, train_ds.fields), train_ds, data.get("val"),
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],

@@ -98,3 +98,23 @@ def plot_metric_bars(rows: dict[str, dict[str, float]], metric: str = "vertex_mm
     ax.set_ylabel(label or metric)
     ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     return ax
+
+
+def plot_visibility(ratios: np.ndarray, names: Sequence[str], channels: Sequence[str], *,
+                    ax: Axes | None = None) -> Axes:
+    """Grouped bars of :func:`radarface.dataset.stats.parameter_visibility` (P, C) per parameter and channel, log scale."""
+    ratios = np.asarray(ratios, dtype=float)
+    if ratios.shape != (len(names), len(channels)):
+        raise ValueError(f"ratios must be ({len(names)}, {len(channels)}) for the names and channels given, "
+                         f"got {ratios.shape}")
+    ax = ax or plt.subplots(figsize=(max(6.0, 0.45 * len(names)), 3.2), constrained_layout=True)[1]
+    width = 0.8 / len(channels)
+    x = np.arange(len(names))
+    for c, channel in enumerate(channels):
+        ax.bar(x + (c - (len(channels) - 1) / 2) * width, ratios[:, c], width, label=channel)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names, rotation=90)
+    ax.set_ylabel("image change per std / nuisance spread")
+    ax.legend(frameon=False)
+    return ax
