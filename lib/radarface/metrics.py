@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +269,29 @@ def write_results(results: dict[str, Any], profile: str, name: str) -> Path:
     path = folder / f"{name}.json"
     path.write_text(json.dumps(_jsonable(results), indent=2, sort_keys=True) + "\n")
     return path
+
+
+def read_results(profile: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The results files ``runs_dir(profile)/results/<name>.json`` of ``names`` that exist, by name."""
+    from radarface.paths import runs_dir
+
+    folder = runs_dir(profile) / "results"
+    out = {}
+    for name in names:
+        path = folder / f"{name}.json"
+        if path.is_file():
+            try:
+                out[name] = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path} is not valid JSON ({err}); delete it and rerun its notebook") from None
+    return out
+
+
+def input_comparison(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Rows for :func:`format_table`: the mean face (from the first file) and ``encoder (<inputs>)``
+    per encoder results file (:func:`read_results`)."""
+    rows: dict[str, dict[str, float]] = {}
+    for result in results.values():
+        rows.setdefault("mean face", result["rows"]["mean face"])
+        rows[f"encoder ({result['inputs']})"] = result["rows"]["encoder"]
+    return rows

@@ -46,10 +46,12 @@ center_depth = None  # None: the profile's; True: shape/expression networks see 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from radarface import facemodel, metrics, profiles
+from radarface import dataset, facemodel, metrics, profiles
+from radarface.dataset.stats import parameter_visibility
 from radarface.models import count_parameters, encoder_data, fit_encoder
 from radarface.plots import save
-from radarface.plots.results import plot_cosine_matrix, plot_metric_bars, plot_pred_vs_true, plot_reconstructions
+from radarface.plots.results import (plot_cosine_matrix, plot_metric_bars, plot_pred_vs_true, plot_reconstructions,
+                                     plot_visibility)
 from radarface.plots.training import plot_history
 from radarface.train import predict
 
@@ -191,3 +193,37 @@ print(f"encoder ({inputs}): vertex distance {enc['vertex_mm']:.2f} mm = {ratio:.
       f"{base['vertex_mm']:.2f} mm; parameter error {enc['total']:.2f} (mean face {base['total']:.2f})")
 if profile != "smoke":  # the smoke profile trains for seconds: no claim to check
     assert enc["vertex_mm"] < base["vertex_mm"] and enc["total"] < base["total"], rows
+
+# %% [markdown]
+# ## Input types side by side, and what each channel shows
+# The paper's encoder does better on depth images than on amplitude images. The table
+# gathers the results files of the input types run so far (the `cpu` sweep runs all
+# three; the smoke run only shows the mechanics).
+#
+# To see what each channel offers, `parameter_visibility` asks the physics renderer how
+# much each parameter changes each channel per standard deviation, against how much
+# redrawing the rendering parameters, speckle and noise changes the same face's image:
+# a signal-to-nuisance ratio on the pixels that show the face in every image (two test
+# faces at the centre of the field of view). Physics favours depth for almost every
+# parameter, and by far for the distance `tz`. That is also the catch: the depth image
+# carries each face's distance (±50 mm, a fifth of the depth window) as an offset under
+# the few millimetres by which shape and expression move the surface, and a network
+# trained on 8,000 images has to learn to ignore it. `encoder_center_depth` removes it
+# for the shape and expression networks (the pose network keeps the raw image); the
+# `cpu` results with and without it are in `radarface/profiles.py` and the README.
+
+# %%
+names = [f"encoder_{i}" for i in ("amplitude", "depth", "both")]
+print(metrics.format_table(metrics.input_comparison(metrics.read_results(profile, names))))
+
+# %%
+vis_data = dataset.RadarFaceDataset(test.path, "both", "test", include_render=True)
+bases = vis_data.tensors()[1][:2].numpy()
+bases[:, vis_data.slices["pose"]] = 0.0  # faces at the centre: the whole face stays in view
+visibility = parameter_visibility(face, dataset.profile_config(cfg), vis_data, bases, n_nuisance=4, seed=cfg["seed"])
+for group in ("shape", "expression", "pose"):
+    cols = vis_data.slices[group]
+    print(f"{group:<11} median signal-to-nuisance: " + ", ".join(
+        f"{name} {np.median(visibility[cols, c]):.2f}" for c, name in enumerate(vis_data.fields)))
+ax = plot_visibility(visibility, vis_data.target_names[: len(visibility)], vis_data.fields)
+save(ax.figure, "04_visibility");
