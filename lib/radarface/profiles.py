@@ -98,6 +98,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encoder_epochs": 20,
         "encoder_loss": "vertices",
         "encoder_select": "val_loss",
+        "encoder_center_depth": True,
         "encoder_batch": 64,
         # The paper's 0.01 start stalls the narrow networks: trained 5 epochs on 3,000 depth
         # images, the pose head's validation error stayed at 1.0 std² for 4 epochs (0.71

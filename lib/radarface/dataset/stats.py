@@ -66,7 +66,7 @@ def parameter_visibility(face: Any, config: Any, ds: Any, bases: np.ndarray, *, 
     images; averaged over the bases. Above 1: the parameter changes the image
     more than the nuisance does. Image units cancel, so channels compare directly.
     """
-    from radarface.dataset.sampling import render_sample
+    from radarface.models.decoder import physics_render_fn
 
     if "render" not in ds.slices:
         raise ValueError("parameter_visibility needs the rendering columns: open the dataset with include_render=True")
@@ -76,10 +76,7 @@ def parameter_visibility(face: Any, config: Any, ds: Any, bases: np.ndarray, *, 
     rng = np.random.default_rng(seed)
 
     def images(vectors: np.ndarray, index: int) -> np.ndarray:
-        params = ds.denormalise(vectors)
-        out = [render_sample({k: v[b] for k, v in params.items()}, face, config, seed=seed, index=index)
-               for b in range(len(vectors))]
-        return np.stack([np.stack([getattr(im, name) for name in ds.fields]) for im in out]).astype(np.float64)
+        return physics_render_fn(face, config, ds, seed=seed, index=index)(vectors).astype(np.float64)
 
     ratios = []
     for base in bases:
