@@ -1,3 +1,5 @@
+import ast
+
 import nbformat
 import pytest
 
@@ -21,6 +23,16 @@ def test_parse_value_and_sweep():
     assert run.parse_sweep([]) == [{}]
     with pytest.raises(ValueError, match="NAME=v1"):
         run.parse_sweep(["inputs"])
+
+
+@pytest.mark.parametrize("notebook", run.notebooks(), ids=lambda p: p.stem)
+def test_every_parameter_of_every_notebook_can_be_set_by_papermill(notebook):
+    # papermill skips a line it cannot parse (e.g. an "=" in the comment) and the runner then
+    # refuses that parameter: compare with the names Python sees assigned in the cell
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    assert run.declared_parameters(notebook) == assigned
 
 
 def test_output_name_carries_sweep_values(tmp_path):

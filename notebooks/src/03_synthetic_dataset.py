@@ -22,7 +22,7 @@
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
 n_samples = None  # None: the profile's (smoke 48, cpu and paper 10,000)
-workers = None  # renderer processes; None: the profile's, 0 = all cores
+workers = None  # renderer processes; None: the profile's; 0: all cores
 seed = None
 model = None  # face model source; None: the profile's
 image_size = None

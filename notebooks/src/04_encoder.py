@@ -25,8 +25,8 @@
 # capacity on the modes that matter; `encoder_select = "val_loss"` keeps the weights of
 # the epoch with the lowest validation loss; `encoder_center_depth` shows the shape and
 # expression networks each face's depth relative to its mean (the pose network keeps the
-# raw image); `encoder_augment` and `encoder_weight_decay` regularise. The `cpu` profile's choices and the measurements behind them are in
-# `radarface/profiles.py`.
+# raw image); `encoder_augment` and `encoder_weight_decay` regularise. The `cpu`
+# profile's choices and the measurements behind them are in `radarface/profiles.py`.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -35,7 +35,7 @@ backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18"
 epochs = None
 batch = None
 seed = None
-threads = None  # torch threads while training; None: the profile's (0 = all cores)
+threads = None  # torch threads while training; None: the profile setting; 0: all cores
 loss = None  # None: the profile's; "parameters" (the paper's L2) or "vertices"
 select = None  # None: the profile's; a history key such as "val_loss" whose best epoch is kept
 augment = None  # None: the profile's; False: none; True or a dict of radarface.augment.Augment settings
