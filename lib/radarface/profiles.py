@@ -93,8 +93,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encoder_backbone": "resnet18-narrow",
         # 30 epochs with the paper's parameter loss (amplitude, 2026-11): validation error of
         # shape lowest at epoch 4 (0.80 std²) and 0.88 at epoch 23, while the training loss kept
-        # falling; test vertex distance 4.17 mm = 0.74 × the mean face. So: fewer epochs, the
-        # best epoch kept, and the loss weighted by vertex displacement (notebook 04).
+        # falling; test vertex distance 4.17 mm = 0.74 × the mean face (depth: 5.49 mm, 0.97 ×).
+        # Now 20 epochs, the best epoch kept, the loss weighted by vertex displacement and the
+        # depth centred (notebook 04), measured 2026-12-02 with 1 thread each: amplitude 4.16 mm
+        # (0.74 ×, best epoch 15), depth 4.55 mm (0.81 ×, best epoch 16). The networks still
+        # overfit (training loss 0.10 against 0.43 on validation at epoch 15).
         "encoder_epochs": 20,
         "encoder_loss": "vertices",
         "encoder_select": "val_loss",
