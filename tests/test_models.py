@@ -208,6 +208,7 @@ def test_encoder_loss_follows_the_profile():
     assert plain == pytest.approx(value(parameter_loss(slices)))
     assert value(encoder_loss(profiles.resolve("smoke", encoder_loss="vertices"), slices, channels)) != \
         pytest.approx(plain)
+    off = encoder_loss(profiles.resolve("smoke", encoder_augment=False), slices, channels)
     augmented = encoder_loss(profiles.resolve("smoke", encoder_augment={"p": 1.0}), slices, channels)
     assert value(augmented) == pytest.approx(plain)  # eval mode: images unchanged
     enc.train()
@@ -215,6 +216,10 @@ def test_encoder_loss_follows_the_profile():
     a = value(augmented)
     torch.manual_seed(0)
     assert a != pytest.approx(value(parameter_loss(slices)))
+    torch.manual_seed(0)
+    assert value(off) == pytest.approx(value(parameter_loss(slices)))
+    assert value(encoder_loss(profiles.resolve("smoke", encoder_augment=True), slices, channels)) != \
+        pytest.approx(value(off))
     with pytest.raises(ValueError, match="encoder_loss must be one of"):
         encoder_loss(profiles.resolve("smoke", encoder_loss="pixels"), slices, ("amplitude",))
 

@@ -38,7 +38,7 @@ seed = None
 threads = None  # torch threads while training; None: the profile setting; 0: all cores
 loss = None  # None: the profile's; "parameters" (the paper's L2) or "vertices"
 select = None  # None: the profile's; a history key such as "val_loss" whose best epoch is kept
-augment = None  # None: the profile's; False: none; True or a dict of radarface.augment.Augment settings
+augment = None  # None: the profile's; False: none; True (defaults) or a dict of radarface.augment.Augment settings
 weight_decay = None
 center_depth = None  # None: the profile's; True: shape/expression networks see depth minus the face's mean
 
@@ -57,10 +57,7 @@ from radarface.train import predict
 
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
-                       encoder_weight_decay=weight_decay, encoder_augment={} if augment is True else augment or None,
-                       encoder_center_depth=center_depth)
-if augment is False:
-    cfg["encoder_augment"] = None
+                       encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]
@@ -73,7 +70,9 @@ face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 # %%
 # NBVAL_CHECK_OUTPUT
 data = encoder_data(cfg, inputs)
-print(f"{data['train'].path.name}: images {data['train'].channels} × {data['train'].image_shape}")
+# the file name carries a hash of the face model's bytes, which differs between machines' maths
+# libraries in the last bits: it is printed with the training, not in this checked cell
+print(f"{profile} dataset: images {data['train'].channels} × {data['train'].image_shape}")
 print({split: len(ds) for split, ds in data.items()}, "target groups:", list(data["train"].slices))
 
 # %% [markdown]
@@ -85,6 +84,7 @@ print({split: len(ds) for split, ds in data.items()}, "target groups:", list(dat
 
 # %%
 encoder, fit = fit_encoder(cfg, data)
+print(f"dataset {data['train'].path.name}")
 print(f"backbone {cfg['encoder_backbone']}: {count_parameters(encoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['encoder_batch']}, {fit.threads} threads")
 print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "

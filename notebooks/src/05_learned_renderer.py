@@ -59,7 +59,9 @@ face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 # NBVAL_CHECK_OUTPUT
 data = decoder_data(cfg, outputs)
 train_ds, test = data["train"], data["test"]
-print(f"{train_ds.path.name}: images {train_ds.channels}×{train_ds.image_shape[0]}×{train_ds.image_shape[1]}, "
+# the file name carries a hash of the face model's bytes, which differs between machines' maths
+# libraries in the last bits: it is printed with the training, not in this checked cell
+print(f"{profile} dataset: images {train_ds.channels}×{train_ds.image_shape[0]}×{train_ds.image_shape[1]}, "
       f"{train_ds.normaliser.dim} parameters per image")
 print({split: len(ds) for split, ds in data.items()}, "input columns:", train_ds.target_names[-6:], "...")
 config = radar.RadarConfig.from_dict(train_ds.config)
@@ -72,6 +74,7 @@ depth = dec.depth_channels(outputs)
 
 # %%
 decoder, fit = fit_decoder(cfg, data)
+print(f"dataset {train_ds.path.name}")
 print(f"backbone {cfg['decoder_backbone']}: {count_parameters(decoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['decoder_batch']}, lr {cfg['decoder_lr']}, {fit.threads} threads")
 print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "

@@ -189,7 +189,8 @@ ENCODER_LOSSES: tuple[str, ...] = ("parameters", "vertices")
 def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[str, ...]) -> LossFn:
     """The training loss a profile asks for: ``encoder_loss`` ("parameters" or "vertices", the latter
     with the face model's :func:`~radarface.metrics.vertex_metric`), randomised by ``encoder_augment``
-    (an :class:`~radarface.augment.Augment` dict, or None) while training."""
+    (an :class:`~radarface.augment.Augment` dict, True for its defaults, None or False for none)
+    while training."""
     from radarface.augment import Augment, augmented_loss
 
     kind = cfg.get("encoder_loss", "parameters")
@@ -202,8 +203,9 @@ def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[
 
         metric = torch.as_tensor(vertex_metric(load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])))
     loss = parameter_loss(slices, metric)
-    if cfg.get("encoder_augment") is not None:
-        loss = augmented_loss(loss, Augment.from_config(cfg["encoder_augment"]), channels)
+    augment = cfg.get("encoder_augment")
+    if augment not in (None, False):
+        loss = augmented_loss(loss, Augment.from_config({} if augment is True else augment), channels)
     return loss
 
 
