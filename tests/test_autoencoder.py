@@ -146,3 +146,24 @@ def test_plot_comparison_ratios_draws_both_sources():
     ax = plot_comparison_ratios(table, ax=plt.figure().gca())
     assert len(ax.patches) == 2 * len(table)
     plt.close("all")
+
+
+def test_best_refinement_picks_the_lowest_traced_vertex_distance():
+    traces = {0.01: {"step": [0, 1, 2], "vertex_mm": [5.0, 4.0, 3.5]},
+              0.1: {"step": [0, 1, 2], "vertex_mm": [5.0, 3.0, 3.2]}}
+    assert ae.best_refinement(traces) == (0.1, 1, 3.0)
+    with pytest.raises(ValueError, match="no vertex distance"):
+        ae.best_refinement({0.1: {"step": [0], "image_loss": [1.0]}})
+    with pytest.raises(ValueError, match="no traces"):
+        ae.best_refinement({})
+
+
+def test_tune_command_compares_learning_rates_on_validation_images(capsys):
+    from radarface import refine
+
+    assert refine.main(["tune", "--profile", "smoke", "--lrs", "0.01,0.1", "--steps", "2", "--images", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "first 4 validation images" in out and "lr 0.01:" in out and "lr 0.1:" in out
+    assert "best: lr" in out
+    assert refine.main(["tune", "--profile", "smoke", "--lrs", "0.01,-1", "--steps", "2"]) == 2
+    assert "learning rates > 0" in capsys.readouterr().err

@@ -171,6 +171,28 @@ def test_evaluate_with_baselines_table_and_json(face, tmp_path, monkeypatch):
         metrics.write_results({}, "smoke", "a/b")
 
 
+def test_read_results_and_input_comparison(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADARFACE_RUNS", str(tmp_path))
+    base = {"vertex_mm": 5.0, "shape": 1.0}
+    for inputs, mm in (("amplitude", 4.0), ("depth", 4.5)):
+        metrics.write_results({"inputs": inputs, "rows": {"mean face": base, "encoder": {"vertex_mm": mm}}},
+                              "cpu", f"encoder_{inputs}")
+    found = metrics.read_results("cpu", ["encoder_amplitude", "encoder_both", "encoder_depth"])
+    assert list(found) == ["encoder_amplitude", "encoder_depth"]  # missing files are skipped
+    rows = metrics.input_comparison(found)
+    assert list(rows) == ["mean face", "encoder (amplitude)", "encoder (depth)"]
+    assert rows["mean face"] == base and rows["encoder (depth)"]["vertex_mm"] == 4.5
+    assert "| encoder (amplitude) |" in metrics.format_table(rows)
+    assert metrics.read_results("smoke", ["encoder_amplitude"]) == {}
+    # files from different test sets must not share one baseline row
+    other = {"inputs": "both", "rows": {"mean face": {"vertex_mm": 6.0, "shape": 1.0}, "encoder": {"vertex_mm": 4.0}}}
+    with pytest.raises(ValueError, match="encoder_both.*different test sets"):
+        metrics.input_comparison({**found, "encoder_both": other})
+    (tmp_path / "cpu" / "results" / "encoder_depth.json").write_text("{not json")
+    with pytest.raises(ValueError, match="encoder_depth.json is not valid JSON"):
+        metrics.read_results("cpu", ["encoder_depth"])
+
+
 def test_result_plots(face):
     t = _targets(20)
     p = t + 0.1

@@ -130,6 +130,15 @@ def test_encoder_run_name_changes_with_the_training_settings():
     assert encoder_run_name(centred, "amplitude", "/x/s.h5") == encoder_run_name(cfg, "amplitude", "/x/s.h5")
 
 
+def test_encoder_run_name_is_the_same_for_equal_augmentation_settings():
+    name = lambda augment: encoder_run_name(profiles.resolve("smoke", encoder_augment=augment), "both", "/x/s.h5")  # noqa: E731
+    assert name(False) == name(None) == encoder_run_name(profiles.resolve("smoke"), "both", "/x/s.h5")
+    assert name(True) == name({}) == name({"p": 0.5}) != name(None)
+    assert name({"p": 0.9}) != name({})
+    with pytest.raises(ValueError, match="unknown augmentation setting"):
+        name({"noise": 0.1})
+
+
 class _TinySplit(torch.utils.data.Dataset):
     """Stands in for a RadarFaceDataset split: two-channel 16 x 16 images with faces in a square."""
 

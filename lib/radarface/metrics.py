@@ -291,7 +291,11 @@ def input_comparison(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, 
     """Rows for :func:`format_table`: the mean face (from the first file) and ``encoder (<inputs>)``
     per encoder results file (:func:`read_results`)."""
     rows: dict[str, dict[str, float]] = {}
-    for result in results.values():
-        rows.setdefault("mean face", result["rows"]["mean face"])
+    for name, result in results.items():
+        base = rows.setdefault("mean face", result["rows"]["mean face"])
+        if base.get("vertex_mm") != result["rows"]["mean face"].get("vertex_mm"):
+            raise ValueError(f"{name}'s mean-face baseline ({result['rows']['mean face'].get('vertex_mm')} mm) differs "
+                             f"from the first file's ({base.get('vertex_mm')} mm): the files come from different test "
+                             "sets; rerun notebook 04 for every input type on one dataset")
         rows[f"encoder ({result['inputs']})"] = result["rows"]["encoder"]
     return rows

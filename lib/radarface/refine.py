@@ -246,3 +246,56 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
                                   loss_options={"depth_channels": depth_channels,
                                                 "background_weight": background_weight})
     return RefineResult(vectors, trace, time.perf_counter() - start)
+
+
+# ------------------------------------------------------------ command line
+def _tune(args) -> int:
+    from radarface import facemodel, profiles
+    from radarface.models.autoencoder import best_refinement, tune_refinement
+    from radarface.models.decoder import decoder_data, fit_decoder
+
+    cfg = profiles.resolve(args.profile)
+    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+    lrs = [float(x) for x in args.lrs.split(",")]
+    traces = tune_refinement(cfg, args.inputs, decoder, face, decoder_checkpoint=fit.checkpoint, lrs=lrs,
+                             steps=args.steps, method=args.method, n_images=args.images)
+    marks = sorted({0, args.steps // 4, args.steps // 2, 3 * args.steps // 4, args.steps})
+    print(f"test-time ({args.method}), {args.inputs}, first {args.images} validation images: vertex distance (mm) "
+          f"at steps {marks}, and the best step")
+    for lr, trace in traces.items():
+        i = int(np.argmin(trace["vertex_mm"]))
+        print(f"lr {lr:g}: " + " ".join(f"{trace['vertex_mm'][m]:.3f}" for m in marks)
+              + f" | best {trace['vertex_mm'][i]:.3f} at step {trace['step'][i]}")
+    lr, step, mm = best_refinement(traces)
+    print(f"best: lr {lr:g}, {step} steps, {mm:.3f} mm (from {traces[lr]['vertex_mm'][0]:.3f} mm at step 0)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m radarface.refine tune``: compare test-time learning rates on validation images; exit code."""
+    import argparse
+    import sys
+
+    from radarface import profiles
+
+    parser = argparse.ArgumentParser(prog="python -m radarface.refine", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tune = sub.add_parser("tune", help="vertex distance per step for several learning rates, on validation images")
+    tune.add_argument("--profile", default="cpu", choices=profiles.names())
+    tune.add_argument("--inputs", default="both", choices=("amplitude", "depth", "both"))
+    tune.add_argument("--method", default="a", choices=("a", "b"), help="(a) parameters, (b) encoder weights")
+    tune.add_argument("--lrs", default="0.01,0.03,0.1", help="comma-separated learning rates")
+    tune.add_argument("--steps", type=int, default=200)
+    tune.add_argument("--images", type=int, default=200, help="the first N validation images")
+    tune.set_defaults(run=_tune)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"python -m radarface.refine {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from radarface.models.decoder import CHANNELS, depth_channels, image_loss
 
@@ -241,24 +242,78 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
     appended to every prediction. Test-time settings from ``cfg`` (``tta_*``); ``tracer`` as
     in :func:`radarface.refine.refine_parameters` (None: image loss only).
     """
-    from radarface import refine, train
+    from radarface import train
 
     ae = nets.autoencoder
     given = given.to(torch.float32)
     full = lambda enc: np.concatenate([enc, given.double().numpy()], 1)  # noqa: E731
     preds = {"encoder": full(train.predict(nets.encoder, images).numpy()),
              "autoencoder": full(train.predict(ae.encoder, images).numpy())}
-    options = {"steps": int(cfg["tta_steps"]), "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
-               "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
-               "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
-    free = np.arange(preds["autoencoder"].shape[1]) < preds["autoencoder"].shape[1] - given.shape[1]
-    refined = refine.refine_parameters(ae.renderer, images, torch.as_tensor(preds["autoencoder"], dtype=torch.float32),
-                                       lr=float(cfg["tta_lr"]), free=free, **options)
-    finetuned = refine.finetune_encoder(copy.deepcopy(ae.encoder), ae.renderer, images, lr=float(cfg["tta_encoder_lr"]),
-                                        given=given if given.shape[1] else None, **options)
+    refined = _test_time(cfg, inputs, ae, images, given, "a", float(cfg["tta_lr"]), int(cfg["tta_steps"]), tracer,
+                         start=preds["autoencoder"])
+    finetuned = _test_time(cfg, inputs, ae, images, given, "b", float(cfg["tta_encoder_lr"]), int(cfg["tta_steps"]),
+                           tracer)
     preds[METHODS[2]], preds[METHODS[3]] = refined.params.double().numpy(), finetuned.params.double().numpy()
     return (preds, {METHODS[2]: refined.trace, METHODS[3]: finetuned.trace},
             {"a": refined.seconds, "b": finetuned.seconds})
+
+
+def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.Tensor, given: torch.Tensor,
+               method: str, lr: float, steps: int, tracer, *, start: np.ndarray | None = None):
+    """Test-time refinement (a) from ``start`` (N, D) (default: the autoencoder's prediction) or (b) of a copy of its encoder."""
+    from radarface import refine, train
+
+    options = {"steps": steps, "lr": lr, "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
+               "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
+               "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
+    if method == "b":
+        return refine.finetune_encoder(copy.deepcopy(ae.encoder), ae.renderer, images,
+                                       given=given if given.shape[1] else None, **options)
+    if start is None:
+        start = np.concatenate([train.predict(ae.encoder, images).numpy(), given.double().numpy()], 1)
+    free = np.arange(start.shape[1]) < start.shape[1] - given.shape[1]
+    return refine.refine_parameters(ae.renderer, images, torch.as_tensor(start, dtype=torch.float32), free=free,
+                                    **options)
+
+
+def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
+                    lrs: Sequence[float], steps: int, method: str = "a", n_images: int = 200,
+                    progress: bool = True) -> dict[float, dict[str, list[float]]]:
+    """Traces (image loss, vertex mm per step) of test-time refinement ``method`` on validation images, per learning rate.
+
+    For choosing ``tta_lr`` (a) / ``tta_encoder_lr`` (b) and ``tta_steps`` without looking at
+    the test split: the first ``n_images`` validation images, starting from the profile's
+    autoencoder (trained if missing). :func:`best_refinement` picks from the result.
+    """
+    from radarface import refine
+
+    if method not in ("a", "b"):
+        raise ValueError(f"method must be 'a' (parameters) or 'b' (encoder weights), got {method!r}")
+    if not lrs or any(not float(lr) > 0 for lr in lrs) or int(steps) < 1 or int(n_images) < 1:
+        raise ValueError(f"need learning rates > 0, steps >= 1 and n_images >= 1; got {lrs}, {steps}, {n_images}")
+    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint, progress=progress)
+    val = nets.data["val"]
+    images, true_t = val.tensors()
+    images, true_t = images[:n_images], true_t[:n_images]
+    n_enc = nets.autoencoder.n_encoded or nets.autoencoder.n_params
+    tracer = refine.vertex_tracer(face, true_t.numpy().astype(np.float64), val.denormalise)
+    return {float(lr): _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], method, float(lr),
+                                  int(steps), tracer).trace
+            for lr in tqdm(lrs, desc=f"test-time ({method}) learning rates", disable=not progress)}
+
+
+def best_refinement(traces: dict[float, dict[str, list[float]]]) -> tuple[float, int, float]:
+    """(learning rate, step, vertex mm) with the smallest traced vertex distance in :func:`tune_refinement`'s ``traces``."""
+    best = None
+    for lr, trace in traces.items():
+        if "vertex_mm" not in trace:
+            raise ValueError("the traces carry no vertex distance; run the refinement with a tracer")
+        i = int(np.argmin(trace["vertex_mm"]))
+        if best is None or trace["vertex_mm"][i] < best[2]:
+            best = (float(lr), int(trace["step"][i]), float(trace["vertex_mm"][i]))
+    if best is None:
+        raise ValueError("no traces given")
+    return best
 
 
 def evaluate_pipeline(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,

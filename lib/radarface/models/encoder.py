@@ -248,7 +248,18 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
             "encoder_augment", "encoder_weight_decay", "encoder_select", "seed")
     if cfg.get("encoder_center_depth") and inputs != "amplitude":
         keys += ("encoder_center_depth",)
-    return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **{k: cfg[k] for k in keys})
+    parts = {k: cfg[k] for k in keys}
+    parts["encoder_augment"] = _augment_settings(cfg.get("encoder_augment"))
+    return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **parts)
+
+
+def _augment_settings(augment: Any) -> dict[str, float] | None:
+    """``encoder_augment`` spelt one way per behaviour (None; the full Augment dict) so equal settings share a checkpoint."""
+    from radarface.augment import Augment
+
+    if augment is None or augment is False:
+        return None
+    return Augment.from_config({} if augment is True else augment).as_dict()
 
 
 def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progress: bool = True,
