@@ -119,6 +119,17 @@ def test_vertex_distance_averages_over_the_face_region_only(face):
     assert metrics.vertex_distance(face, _params(t), pred) > 0
 
 
+def test_model_frame_errors_equal_the_distance_between_the_two_meshes(face):
+    t, p = _targets(5, seed=3), _targets(5, seed=4)
+    truth = np.linalg.norm(face.vertices(t[:, :3], t[:, 3:5]) - face.vertices(p[:, :3], p[:, 3:5]), axis=-1)
+    assert np.allclose(metrics.vertex_errors(face, _params(t), _params(p), chunk=2), truth)
+    assert metrics.vertex_distance(face, _params(t), _params(p)) == pytest.approx(truth[:, face.face_mask].mean())
+    # with pose applied to both, a shared pose leaves the model-frame distance unchanged
+    pose = np.tile(pose_from_degrees(yaw=4, tz=9), (5, 1))
+    posed = metrics.vertex_errors(face, _params(t, pose), _params(p, pose), with_pose=True)
+    assert np.allclose(posed, truth)
+
+
 def test_single_vectors_count_as_a_batch_of_one(face):
     t = _targets(1)
     single = {"shape": t[0, :3], "expression": t[0, 3:5]}

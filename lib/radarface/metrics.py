@@ -132,14 +132,33 @@ def vertex_errors(model, true_params: dict[str, Any], pred_params: dict[str, Any
     t, p = _params(true_params, "true_params", with_pose), _params(pred_params, "pred_params", with_pose)
     if len(t["shape"]) != len(p["shape"]):
         raise ValueError(f"true_params has {len(t['shape'])} faces, pred_params {len(p['shape'])}")
+    if not with_pose:
+        return _model_frame_errors(model, t, p, slice(None), chunk)
     out = np.empty((len(t["shape"]), model.n_vertices))
     for start in range(0, len(out), chunk):
         rows = slice(start, start + chunk)
-        vt = model.vertices(t["shape"][rows], t["expression"][rows])
-        vp = model.vertices(p["shape"][rows], p["expression"][rows])
-        if with_pose:
-            vt, vp = _posed(vt, t["pose"][rows]), _posed(vp, p["pose"][rows])
+        vt = _posed(model.vertices(t["shape"][rows], t["expression"][rows]), t["pose"][rows])
+        vp = _posed(model.vertices(p["shape"][rows], p["expression"][rows]), p["pose"][rows])
         out[rows] = np.linalg.norm(vt - vp, axis=-1)
+    return out
+
+
+def _model_frame_errors(model, t: dict[str, np.ndarray], p: dict[str, np.ndarray], vertices: slice | np.ndarray,
+                        chunk: int) -> np.ndarray:
+    """Distances (B, V) in mm at ``vertices`` without pose: the model is linear, so only the coefficient
+    difference is mapped, once, through the modes (the mean face cancels)."""
+    from radarface.facemodel.model import _check_coefficients
+
+    for params in (t, p):  # the same checks and messages as model.vertices
+        _check_coefficients(params["shape"], model.n_shape, "shape")
+        _check_coefficients(params["expression"], model.n_expression, "expression")
+    basis = np.concatenate([model.shape_basis, model.expression_basis], axis=2)[vertices]  # (V, 3, K)
+    flat = basis.reshape(-1, basis.shape[2]).T
+    diff = np.concatenate([t["shape"] - p["shape"], t["expression"] - p["expression"]], axis=1)
+    out = np.empty((len(diff), basis.shape[0]))
+    for start in range(0, len(out), chunk):
+        rows = slice(start, start + chunk)
+        out[rows] = np.linalg.norm((diff[rows] @ flat).reshape(-1, basis.shape[0], 3), axis=-1)
     return out
 
 
@@ -150,7 +169,12 @@ def vertex_distance(model, true_params: dict[str, Any], pred_params: dict[str, A
     Model frame (shape + expression, pose removed) by default; ``with_pose`` applies each
     face's pose first. Parameters as in :func:`vertex_errors`.
     """
-    return float(vertex_errors(model, true_params, pred_params, with_pose=with_pose)[:, model.face_mask].mean())
+    if with_pose:
+        return float(vertex_errors(model, true_params, pred_params, with_pose=True)[:, model.face_mask].mean())
+    t, p = _params(true_params, "true_params", False), _params(pred_params, "pred_params", False)
+    if len(t["shape"]) != len(p["shape"]):
+        raise ValueError(f"true_params has {len(t['shape'])} faces, pred_params {len(p['shape'])}")
+    return float(_model_frame_errors(model, t, p, model.face_mask, chunk=256).mean())
 
 
 def vertex_metric(model) -> np.ndarray:
