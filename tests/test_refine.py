@@ -124,6 +124,36 @@ def test_finetune_encoder_lowers_the_image_loss_and_changes_only_the_encoder():
         torch.testing.assert_close(result.params[:, :3], encoder(images))
 
 
+def _finetune_minibatches(batch_size, steps=60, seed=0):
+    decoder = LinearDecoder(d=5)
+    truth = _truth(10, 5)
+    with torch.no_grad():
+        images = decoder(truth)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    return refine.finetune_encoder(encoder, decoder, images, steps=steps, lr=0.02, prior_weight=0.0,
+                                   given=truth[:, 3:], batch_size=batch_size, seed=seed, threads=1), encoder, images
+
+
+def test_finetune_encoder_on_minibatches_traces_once_per_pass_and_repeats_with_its_seed():
+    result, encoder, images = _finetune_minibatches(4, steps=60)
+    # 10 images in batches of 4: 3 steps per pass over the images, and the last step traced too
+    assert result.trace["step"] == list(range(0, 60, 3)) + [60]
+    assert result.trace["image_loss"][-1] < 0.2 * result.trace["image_loss"][0]
+    with torch.no_grad():
+        torch.testing.assert_close(result.params[:, :3], encoder(images))
+    again, _, _ = _finetune_minibatches(4, steps=60)
+    assert torch.equal(again.params, result.params)
+    other, _, _ = _finetune_minibatches(4, steps=60, seed=1)
+    assert not torch.equal(other.params, result.params)
+    full, _, _ = _finetune_minibatches(None, steps=5)
+    assert full.trace["step"] == [0, 1, 2, 3, 4, 5]
+    assert torch.equal(_finetune_minibatches(10, steps=5)[0].params, full.params)  # one batch of all = full batch
+    with pytest.raises(ValueError, match="batch_size must be None"):
+        _finetune_minibatches(0)
+
+
 def test_vertex_tracer_is_zero_at_the_truth_and_traced_per_step():
     face = load_model("builtin")
     d = face.n_shape + face.n_expression

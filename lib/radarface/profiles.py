@@ -59,6 +59,7 @@ _COMMON: dict[str, Any] = {
     # encoder's weights (b), with a Gaussian prior on the normalised parameters
     "tta_lr": 0.01,
     "tta_encoder_lr": 1e-4,
+    "tta_encoder_batch": None,  # (b): images per step; None = all (every step on the full objective)
     "tta_prior_weight": 1e-3,
     # closing the domain gap (notebook 07): the trained encoder, gap_epochs more at gap_lr with
     # image randomisation (radarface.augment.Augment fields; {} = its defaults) and without

@@ -18,6 +18,9 @@ Both run a fixed number of Adam steps on the full objective (all images, in chun
 accumulated gradients, so memory stays bounded and chunking does not change the result),
 record per step the image loss, the prior and, given a ``tracer`` (e.g.
 :func:`vertex_tracer`), the vertex distance, and return the vectors of the last step.
+(b) can instead step on minibatches (``batch_size``): an encoder has many weights shared
+by all images, and a step on a minibatch costs a fraction of a full one; the full objective is traced
+once per pass over the images.
 Networks run in eval mode: batch-norm statistics are the trained ones, there is no
 dropout, and each image's result does not depend on the others'. Deterministic: fixed
 thread count and deterministic algorithms during the call, nothing random drawn.
@@ -120,39 +123,64 @@ def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chu
         raise ValueError(f"need lr > 0, prior_weight >= 0 and chunk >= 1, got {lr}, {prior_weight}, {chunk}")
 
 
+def _objective(vectors_of: Callable[[torch.Tensor], torch.Tensor], decoder: nn.Module, images: torch.Tensor,
+               idx: torch.Tensor, prior_columns: torch.Tensor, loss_options: dict[str, Any]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image image loss (b,), per-image prior (b,) and the vectors (b, D) of the images ``idx``."""
+    v = vectors_of(idx)
+    img = image_loss(decoder(v), images[idx], reduction="none", **loss_options)
+    return img, v[:, prior_columns].square().mean(1), v
+
+
 def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tensor], torch.Tensor],
              decoder: nn.Module, images: torch.Tensor, prior_columns: torch.Tensor, *, steps: int, lr: float,
-             prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int
-             ) -> tuple[torch.Tensor, dict[str, list[float]]]:
-    """Adam on ``variables`` for ``steps`` steps of the full objective; (last vectors (B, D), trace)."""
+             prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int,
+             batch_size: int | None = None, seed: int = 0) -> tuple[torch.Tensor, dict[str, list[float]]]:
+    """Adam on ``variables`` for ``steps`` steps; (last vectors (B, D), trace).
+
+    Full batch (``batch_size`` None): every step descends the objective over all images
+    and the same pass is traced. Minibatches: each step descends ``batch_size`` images
+    (a seeded reshuffle per pass over the images); the full objective is traced after
+    every pass and after the last step.
+    """
     optimizer = torch.optim.Adam(variables, lr=lr)
     n = len(images)
+    full_batch = batch_size is None or batch_size >= n
+    per_pass = 1 if full_batch else -(-n // batch_size)
+    order = torch.Generator().manual_seed(int(seed))
+    batches: list[torch.Tensor] = []
     trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
     vectors = torch.empty(0)
     for step in range(steps + 1):
         last = step == steps
-        optimizer.zero_grad(set_to_none=True)
-        totals, parts = np.zeros(2), []
-        with torch.set_grad_enabled(not last):
-            for idx in torch.split(torch.arange(n), chunk):
-                v = vectors_of(idx)
-                img = image_loss(decoder(v), images[idx], reduction="none", **loss_options)
-                prior = v[:, prior_columns].square().mean(1)
-                if not last:
-                    ((img + prior_weight * prior).sum() / n).backward()
-                totals += [float(img.detach().sum()), float(prior.detach().sum())]
-                parts.append(v.detach())
-        vectors = torch.cat(parts)
-        img_mean, prior_mean = totals / n
-        if not np.isfinite(img_mean + prior_mean):
-            raise FloatingPointError(f"objective is not finite at step {step}; lower the learning rate (now {lr:g})")
-        for key, value in (("step", step), ("image_loss", img_mean), ("prior", prior_mean),
-                           ("objective", img_mean + prior_weight * prior_mean)):
-            trace[key].append(float(value))
-        if tracer is not None:
-            trace.setdefault("vertex_mm", []).append(float(tracer(vectors.double().numpy())))
-        if not last:
-            optimizer.step()
+        if full_batch or last or step % per_pass == 0:
+            optimizer.zero_grad(set_to_none=True)
+            totals, parts = np.zeros(2), []
+            with torch.set_grad_enabled(full_batch and not last):
+                for idx in torch.split(torch.arange(n), chunk):
+                    img, prior, v = _objective(vectors_of, decoder, images, idx, prior_columns, loss_options)
+                    if full_batch and not last:
+                        ((img + prior_weight * prior).sum() / n).backward()
+                    totals += [float(img.detach().sum()), float(prior.detach().sum())]
+                    parts.append(v.detach())
+            vectors = torch.cat(parts)
+            img_mean, prior_mean = totals / n
+            if not np.isfinite(img_mean + prior_mean):
+                raise FloatingPointError(f"objective is not finite at step {step}; lower the learning rate (now {lr:g})")
+            for key, value in (("step", step), ("image_loss", img_mean), ("prior", prior_mean),
+                               ("objective", img_mean + prior_weight * prior_mean)):
+                trace[key].append(float(value))
+            if tracer is not None:
+                trace.setdefault("vertex_mm", []).append(float(tracer(vectors.double().numpy())))
+        if last:
+            break
+        if not full_batch:
+            if not batches:
+                batches = list(torch.split(torch.randperm(n, generator=order), batch_size))
+            optimizer.zero_grad(set_to_none=True)
+            img, prior, _ = _objective(vectors_of, decoder, images, batches.pop(0), prior_columns, loss_options)
+            (img + prior_weight * prior).mean().backward()
+        optimizer.step()
     return vectors, trace
 
 
@@ -214,16 +242,20 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
                      lr: float = 1e-4, prior_weight: float = 1e-3, given: torch.Tensor | None = None,
                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
                      tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
-                     threads: int | None = None) -> RefineResult:
+                     threads: int | None = None, batch_size: int | None = None) -> RefineResult:
     """(b) Fine-tune ``encoder`` in place on unlabelled ``images`` through the frozen ``decoder``; its final outputs.
 
     The decoder's input is ``[encoder(images), given]``: ``given`` (B, R) holds columns the
     encoder does not predict (the rendering parameters, when they are treated as known),
     fixed and outside the prior. The encoder runs in eval mode (trained batch-norm
-    statistics, no dropout) and is left in eval mode. Other arguments as in
+    statistics, no dropout) and is left in eval mode. ``batch_size``: images per step (None:
+    all, each step on the full objective; else minibatches reshuffled by ``seed`` every pass,
+    traced once per pass, far cheaper per step). Other arguments as in
     :func:`refine_parameters`; ``lr`` is for the encoder's weights.
     """
     _check(images, steps, lr, prior_weight, chunk)
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be None (all images) or an integer >= 1, got {batch_size!r}")
     if given is not None and (given.ndim != 2 or len(given) != len(images)):
         raise ValueError(f"given must be (B, R) with B = {len(images)}, got {tuple(given.shape)}")
     start = time.perf_counter()
@@ -244,7 +276,8 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
         vectors, trace = _descend(weights, vectors_of, decoder, images, columns, steps=steps, lr=lr,
                                   prior_weight=prior_weight, tracer=tracer, chunk=chunk,
                                   loss_options={"depth_channels": depth_channels,
-                                                "background_weight": background_weight})
+                                                "background_weight": background_weight},
+                                  batch_size=batch_size, seed=seed)
     return RefineResult(vectors, trace, time.perf_counter() - start)
 
 
@@ -253,8 +286,9 @@ def _tune(args) -> int:
     from radarface import facemodel, profiles
     from radarface.models.autoencoder import best_refinement, tune_refinement
     from radarface.models.decoder import decoder_data, fit_decoder
+    from radarface.run import parse_settings
 
-    cfg = profiles.resolve(args.profile)
+    cfg = profiles.resolve(args.profile, **parse_settings(args.set))
     face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
     lrs = [float(x) for x in args.lrs.split(",")]
@@ -288,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--lrs", default="0.01,0.03,0.1", help="comma-separated learning rates")
     tune.add_argument("--steps", type=int, default=200)
     tune.add_argument("--images", type=int, default=200, help="the first N validation images")
+    tune.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a profile setting")
     tune.set_defaults(run=_tune)
     args = parser.parse_args(argv)
     try:

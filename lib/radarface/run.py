@@ -44,6 +44,17 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_settings(specs: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` command-line settings (``--set``) as a dict of :func:`parse_value` values."""
+    out = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set expects NAME=VALUE, got {spec!r}")
+        out[name] = parse_value(value)
+    return out
+
+
 def parse_sweep(specs: list[str]) -> list[dict[str, Any]]:
     """All combinations of ``NAME=v1,v2`` sweep specs as a list of parameter dicts."""
     axes = []

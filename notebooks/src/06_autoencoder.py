@@ -17,7 +17,8 @@
 #
 # - **(a)** optimise the parameter vector of each test image, starting from the
 #   autoencoder's prediction;
-# - **(b)** fine-tune the autoencoder's encoder on the unlabelled test images.
+# - **(b)** fine-tune the autoencoder's encoder on the unlabelled test images (every step
+#   on all of them, or on minibatches: `tta_encoder_batch`).
 #
 # Both add a Gaussian prior on the normalised parameters (`tta_prior_weight`) and run a
 # fixed number of steps (`tta_steps`); the image loss and the vertex distance are traced
@@ -40,6 +41,7 @@ param_weight = None  # λ; None: the profile's (1)
 tta_steps = None
 tta_lr = None  # (a): Adam on the parameters
 tta_encoder_lr = None  # (b): Adam on the encoder's weights
+tta_encoder_batch = None  # (b): images per step; None: the profile's
 prior_weight = None
 seed = None
 
@@ -59,7 +61,8 @@ from radarface.plots.training import plot_history
 # %%
 cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=batch, autoencoder_lr=lr,
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
-                       tta_encoder_lr=tta_encoder_lr, tta_prior_weight=prior_weight, seed=seed)
+                       tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
+                       tta_prior_weight=prior_weight, seed=seed)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
 run_inputs = [inputs] + ([i for i in CHANNELS if i != inputs] if every else [])
@@ -85,7 +88,8 @@ fit = result.fits["autoencoder"]
 print(f"autoencoder ({inputs}): {len(fit.history['epoch'])} epochs, batch {cfg['autoencoder_batch']}, "
       f"lr {cfg['autoencoder_lr']}, λ = {cfg['param_loss_weight']}; trained {fit.trained} now, reused "
       f"{fit.resumed_from} ({fit.checkpoint.name})")
-print(f"test-time: {cfg['tta_steps']} steps, lr (a) {cfg['tta_lr']}, (b) {cfg['tta_encoder_lr']}, "
+print(f"test-time: {cfg['tta_steps']} steps, lr (a) {cfg['tta_lr']}, (b) {cfg['tta_encoder_lr']} on batches of "
+      f"{cfg['tta_encoder_batch'] or 'all'} images, "
       f"prior weight {cfg['tta_prior_weight']}; {len(result.test)} test images")
 
 # %%

@@ -24,16 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from radarface import profiles
-from radarface.run import parse_value
+from radarface.run import parse_settings
 
 
 def _profile(args: argparse.Namespace) -> dict[str, Any]:
-    overrides = {}
-    for spec in args.set:
-        name, sep, value = spec.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects NAME=VALUE, got {spec!r}")
-        overrides[name] = parse_value(value)
+    overrides = parse_settings(args.set)
     for key in ("seed", "model", "workers", "n_samples"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)

@@ -267,8 +267,10 @@ def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.
                "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
                "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
     if method == "b":
+        batch = cfg["tta_encoder_batch"]
         return refine.finetune_encoder(copy.deepcopy(ae.encoder), ae.renderer, images,
-                                       given=given if given.shape[1] else None, **options)
+                                       given=given if given.shape[1] else None,
+                                       batch_size=None if batch is None else int(batch), **options)
     if start is None:
         start = np.concatenate([train.predict(ae.encoder, images).numpy(), given.double().numpy()], 1)
     free = np.arange(start.shape[1]) < start.shape[1] - given.shape[1]
