@@ -73,6 +73,23 @@ def test_loss_is_image_loss_plus_lambda_times_parameter_loss():
         autoencoder_loss("both", param_weight=-1.0)
 
 
+def test_parameter_term_is_the_encoders_loss_with_its_vertex_metric():
+    from radarface.models import parameter_loss
+
+    encoder, decoder = _pair()
+    model = Autoencoder(encoder, decoder).eval()
+    images, targets = _data(4)
+    a = torch.randn(5, 5, generator=torch.Generator().manual_seed(3))
+    metric = a @ a.T + torch.eye(5)  # 3 shape + 2 expression coefficients
+    slices = {"shape": slice(0, 3), "expression": slice(3, 5), "pose": slice(5, 11)}
+    with torch.no_grad():
+        expected, _ = parameter_loss(slices, metric)(encoder, (images, targets[:, :11]))
+        _, logs = autoencoder_loss("both", metric=metric)(model, (images, targets))
+        _, plain = autoencoder_loss("both")(model, (images, targets))
+    assert logs["param"] == pytest.approx(float(expected), rel=1e-6)
+    assert logs["param"] != pytest.approx(plain["param"], rel=1e-3)
+
+
 def test_one_decoder_serves_every_input_type():
     assert ae.channels_for("amplitude") == [0] and ae.channels_for("depth") == [1]
     assert ae.channels_for("both") == [0, 1] and ae.channels_for("depth", "depth") == [0]

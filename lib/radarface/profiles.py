@@ -53,7 +53,8 @@ _COMMON: dict[str, Any] = {
     "autoencoder_epochs": 300,
     "autoencoder_batch": 50,
     "autoencoder_lr": 0.001,
-    "param_loss_weight": 1.0,
+    "autoencoder_select": None,  # a history key (e.g. "val_param") whose best epoch is kept; None: the last
+    "param_loss_weight": 1.0,  # λ; the parameter loss is the encoder's (encoder_loss)
     "tta_steps": 200,
     # test-time analysis by synthesis (radarface.refine): Adam on the parameters (a) or on the
     # encoder's weights (b), with a Gaussian prior on the normalised parameters
@@ -111,7 +112,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "decoder_backbone": "resnet18-narrow",
         "decoder_epochs": 30,
         "decoder_batch": 64,
-        "autoencoder_epochs": 15,
+        # The autoencoder starts from the encoder's best epoch: continue at the encoder's final
+        # learning rate and keep the epoch whose validation parameter loss (the encoder's
+        # vertex-weighted one) is lowest.
+        "autoencoder_epochs": 8,
+        "autoencoder_lr": 1e-4,
+        "autoencoder_select": "val_param",
         "autoencoder_batch": 64,
         "tta_steps": 100,
         "gap_epochs": 3,

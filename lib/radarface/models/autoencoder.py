@@ -122,15 +122,21 @@ class Autoencoder(nn.Module):
         return encoded, self.renderer(self.decoder_input(encoded, given))
 
 
-def autoencoder_loss(inputs: str, *, param_weight: float = 1.0, background_weight: float = 1.0):
-    """Loss for :func:`radarface.train.fit` on (images, targets (B, D)): image loss + ``param_weight`` · parameter MSE.
+def autoencoder_loss(inputs: str, *, param_weight: float = 1.0, background_weight: float = 1.0,
+                     metric: torch.Tensor | None = None):
+    """Loss for :func:`radarface.train.fit` on (images, targets (B, D)): image loss + ``param_weight`` · parameter loss.
 
-    The parameter loss covers the encoder's E columns; columns E..D of the targets are
+    The parameter loss covers the encoder's E columns: their mean squared error, or with
+    ``metric`` (K, K) the encoder's vertex-weighted error of the K face coefficients
+    (:func:`radarface.models.encoder.parameter_error`). Columns E..D of the targets are
     passed to the decoder (``given``). Logs ``image``, ``param``.
     """
+    from radarface.models.encoder import parameter_error
+
     depth = depth_channels(inputs)
     if not param_weight >= 0:
         raise ValueError(f"param_weight must be >= 0, got {param_weight}")
+    error = parameter_error(0 if metric is None else int(metric.shape[0]), metric)
 
     def loss_fn(model: Autoencoder, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         images, targets = batch[0], batch[1]
@@ -138,7 +144,7 @@ def autoencoder_loss(inputs: str, *, param_weight: float = 1.0, background_weigh
         n = encoded.shape[1]
         recon = model.renderer(model.decoder_input(encoded, targets[:, n:] if n < targets.shape[1] else None))
         img = image_loss(recon, images, depth_channels=depth, background_weight=background_weight)
-        param = ((encoded - targets[:, :n]) ** 2).mean()
+        param = error(encoded, targets[:, :n])
         return img + param_weight * param, {"image": float(img.detach()), "param": float(param.detach())}
 
     return loss_fn
@@ -156,8 +162,8 @@ def autoencoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | P
     """Checkpoint name ``autoencoder_<inputs>_<hash8>`` over its settings and the two networks it starts from."""
     from radarface.train import run_name
 
-    keys = ("autoencoder_epochs", "autoencoder_batch", "autoencoder_lr", "param_loss_weight",
-            "decoder_background_weight", "seed")
+    keys = ("autoencoder_epochs", "autoencoder_batch", "autoencoder_lr", "autoencoder_select", "param_loss_weight",
+            "decoder_background_weight", "encoder_loss", "seed")
     return run_name(f"autoencoder_{inputs}", dataset=Path(dataset_path).name, encoder=Path(encoder_checkpoint).name,
                     decoder=Path(decoder_checkpoint).name, **{k: cfg[k] for k in keys})
 
@@ -168,17 +174,21 @@ def fit_autoencoder(cfg: dict[str, Any], encoder: nn.Module, decoder: nn.Module,
     """Copies of the trained ``encoder`` and ``decoder`` joined and trained (or reused) as an :class:`Autoencoder`.
 
     Schedule from ``cfg``: ``autoencoder_epochs``, ``autoencoder_batch``, ``autoencoder_lr``,
-    ``param_loss_weight`` (λ), ``decoder_background_weight``, ``seed``, ``train_threads``.
+    ``autoencoder_select`` (a history key whose best epoch is kept, or None), ``param_loss_weight``
+    (λ), ``decoder_background_weight``, ``seed``, ``train_threads``; the parameter loss is the
+    encoder's (``encoder_loss``: plain, or vertex-weighted).
     The checkpoint name (:func:`autoencoder_run_name`) includes the two checkpoints it
     starts from. ``encoder`` and ``decoder`` themselves are not changed.
     """
     from radarface import train
+    from radarface.models.encoder import face_metric
 
     train_ds = data["train"]
     model = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder), channels_for(train_ds.inputs, decoder_inputs))
     name = autoencoder_run_name(cfg, train_ds.inputs, train_ds.path, str(encoder_checkpoint), str(decoder_checkpoint))
     loss = autoencoder_loss(train_ds.inputs, param_weight=float(cfg["param_loss_weight"]),
-                            background_weight=float(cfg["decoder_background_weight"]))
+                            background_weight=float(cfg["decoder_background_weight"]), metric=face_metric(cfg))
+    fit_options.setdefault("select", cfg["autoencoder_select"])
     result = train.fit(model, loss, train_ds, data.get("val"), epochs=int(cfg["autoencoder_epochs"]),
                        batch_size=int(cfg["autoencoder_batch"]), lr=cfg["autoencoder_lr"],
                        checkpoint=train.checkpoint_path(name), seed=int(cfg["seed"]),

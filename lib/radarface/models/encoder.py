@@ -157,11 +157,7 @@ def parameter_loss(slices: dict[str, slice], metric: torch.Tensor | None = None)
     the face; None (the paper's) is the identity.
     """
     k = slices["shape"].stop - slices["shape"].start + slices["expression"].stop - slices["expression"].start
-    if metric is not None:
-        metric = torch.as_tensor(metric, dtype=torch.float32)
-        if metric.shape != (k, k):
-            raise ValueError(f"metric must be ({k}, {k}) for {k} shape + expression columns, got {tuple(metric.shape)}")
-        metric = metric / metric.diagonal().mean()
+    error = parameter_error(k, metric)
 
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         images, targets = batch[0], batch[1]
@@ -169,16 +165,46 @@ def parameter_loss(slices: dict[str, slice], metric: torch.Tensor | None = None)
         if pred.shape != targets.shape:
             raise ValueError(f"encoder output {tuple(pred.shape)} does not match targets {tuple(targets.shape)}; "
                              "build the encoder with the dataset's group sizes (n_render, include_render)")
-        diff = pred - targets
-        squared = diff**2
-        logs = {name: float(squared[:, cols].detach().mean())
-                for name, cols in slices.items() if cols.stop > cols.start}
-        if metric is None:
-            return squared.mean(), logs
-        face = ((diff[:, :k] @ metric) * diff[:, :k]).sum(dim=1)
-        return (face + squared[:, k:].sum(dim=1)).mean() / diff.shape[1], logs
+        squared = (pred - targets).detach() ** 2
+        logs = {name: float(squared[:, cols].mean()) for name, cols in slices.items() if cols.stop > cols.start}
+        return error(pred, targets), logs
 
     return loss_fn
+
+
+def parameter_error(k: int, metric: Any = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``error(pred, targets)`` (B, D) -> mean squared error (std²), the first ``k`` columns weighted by ``metric``.
+
+    With ``metric`` (k, k) the face coefficients' error ``d`` counts as ``dᵀ M d / mean(diag M)``
+    (see :func:`parameter_loss`); None is the plain mean squared error.
+    """
+    if metric is not None:
+        metric = torch.as_tensor(metric, dtype=torch.float32)
+        if metric.shape != (k, k):
+            raise ValueError(f"metric must be ({k}, {k}) for {k} shape + expression columns, got {tuple(metric.shape)}")
+        metric = metric / metric.diagonal().mean()
+
+    def error(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        diff = pred - targets
+        if metric is None:
+            return (diff**2).mean()
+        face = ((diff[:, :k] @ metric) * diff[:, :k]).sum(dim=1)
+        return (face + (diff[:, k:] ** 2).sum(dim=1)).mean() / diff.shape[1]
+
+    return error
+
+
+def face_metric(cfg: dict[str, Any]) -> torch.Tensor | None:
+    """The metric of the profile's ``encoder_loss``: the face model's vertex metric for "vertices", None for "parameters"."""
+    kind = cfg.get("encoder_loss", "parameters")
+    if kind not in ENCODER_LOSSES:
+        raise ValueError(f"encoder_loss must be one of {ENCODER_LOSSES}, got {kind!r}")
+    if kind == "parameters":
+        return None
+    from radarface.facemodel import load_model
+    from radarface.metrics import vertex_metric
+
+    return torch.as_tensor(vertex_metric(load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])))
 
 
 #: ``encoder_loss`` settings: the paper's parameter L2, or the same with the face coefficients
@@ -193,16 +219,7 @@ def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[
     while training."""
     from radarface.augment import Augment, augmented_loss
 
-    kind = cfg.get("encoder_loss", "parameters")
-    if kind not in ENCODER_LOSSES:
-        raise ValueError(f"encoder_loss must be one of {ENCODER_LOSSES}, got {kind!r}")
-    metric = None
-    if kind == "vertices":
-        from radarface.facemodel import load_model
-        from radarface.metrics import vertex_metric
-
-        metric = torch.as_tensor(vertex_metric(load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])))
-    loss = parameter_loss(slices, metric)
+    loss = parameter_loss(slices, face_metric(cfg))
     augment = cfg.get("encoder_augment")
     if augment not in (None, False):
         loss = augmented_loss(loss, Augment.from_config({} if augment is True else augment), channels)
