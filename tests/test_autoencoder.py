@@ -182,5 +182,9 @@ def test_tune_command_compares_learning_rates_on_validation_images(capsys):
     out = capsys.readouterr().out
     assert "first 4 validation images" in out and "lr 0.01:" in out and "lr 0.1:" in out
     assert "best: lr" in out
+    # (b) on minibatches traces once per pass over the images, not every step
+    assert refine.main(["tune", "--profile", "smoke", "--method", "b", "--lrs", "1e-3", "--steps", "3", "--images", "4",
+                        "--set", "tta_encoder_batch=2"]) == 0
+    assert "best: lr 0.001" in capsys.readouterr().out
     assert refine.main(["tune", "--profile", "smoke", "--lrs", "0.01,-1", "--steps", "2"]) == 2
     assert "learning rates > 0" in capsys.readouterr().err

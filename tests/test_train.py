@@ -169,6 +169,11 @@ def test_select_keeps_the_best_epochs_weights_also_when_resumed_or_reused(tmp_pa
     assert not _equal(picked, plain)
     val = _data(10, seed=5)
     assert train.evaluate_loss(picked, _loss, val)["loss"] == pytest.approx(min(last), rel=1e-5)
+    assert result.held_epoch == best_epoch and result.held_value("val_loss") == min(last)
+    unselected = _fit(_model(), epochs=6, lr=0.3)
+    assert unselected.held_epoch == 6 and unselected.held_value("val_loss") == last[-1]
+    with pytest.raises(ValueError, match="history has no 'val_nothing'"):
+        result.held_value("val_nothing")
 
     path = tmp_path / "run.pt"
 

@@ -296,11 +296,13 @@ def _tune(args) -> int:
                              steps=args.steps, method=args.method, n_images=args.images)
     marks = sorted({0, args.steps // 4, args.steps // 2, 3 * args.steps // 4, args.steps})
     print(f"test-time ({args.method}), {args.inputs}, first {args.images} validation images: vertex distance (mm) "
-          f"at steps {marks}, and the best step")
+          f"at steps {marks} (or the last traced step before), and the best step")
     for lr, trace in traces.items():
+        steps = np.asarray(trace["step"])
+        at = [int(np.flatnonzero(steps <= m)[-1]) for m in marks]  # minibatch runs trace once per pass
         i = int(np.argmin(trace["vertex_mm"]))
-        print(f"lr {lr:g}: " + " ".join(f"{trace['vertex_mm'][m]:.3f}" for m in marks)
-              + f" | best {trace['vertex_mm'][i]:.3f} at step {trace['step'][i]}")
+        print(f"lr {lr:g}: " + " ".join(f"{trace['vertex_mm'][j]:.3f}" for j in at)
+              + f" | best {trace['vertex_mm'][i]:.3f} at step {int(trace['step'][i])}")
     lr, step, mm = best_refinement(traces)
     print(f"best: lr {lr:g}, {step} steps, {mm:.3f} mm (from {traces[lr]['vertex_mm'][0]:.3f} mm at step 0)")
     return 0

@@ -226,6 +226,17 @@ class FitResult:
     best_epoch: int | None = None  # with ``select``: the epoch (1-based) whose weights the model holds
 
     @property
+    def held_epoch(self) -> int:
+        """The epoch (1-based) whose weights the model holds: the best one with ``select``, else the last."""
+        return self.best_epoch or len(self.history.get("epoch", []))
+
+    def held_value(self, key: str) -> float:
+        """The history value of ``key`` at :attr:`held_epoch`."""
+        if key not in self.history or not self.history[key]:
+            raise ValueError(f"history has no {key!r} (has {sorted(self.history)})")
+        return float(self.history[key][self.held_epoch - 1])
+
+    @property
     def seconds_per_epoch(self) -> float:
         """Mean wall time per epoch trained in this call (nan if none)."""
         return self.seconds / self.trained if self.trained else math.nan

@@ -92,12 +92,29 @@ print(f"test-time: {cfg['tta_steps']} steps, lr (a) {cfg['tta_lr']}, (b) {cfg['t
       f"{cfg['tta_encoder_batch'] or 'all'} images, "
       f"prior weight {cfg['tta_prior_weight']}; {len(result.test)} test images")
 
+# %% [markdown]
+# Does the image term teach the encoder anything? The autoencoder's parameter term is the
+# encoder's own loss, so its validation value can be set against the one the encoder
+# started from (dotted line). The image loss is a mean over pixels, about 0.01 once the
+# decoder is trained, while the parameter loss is ~0.3: with the paper's λ = 1 the image
+# term has next to no say, so the `cpu` profile sets λ = 0.01 (`profiles.py` lists what
+# was measured).
+
 # %%
+enc_fit = result.fits["encoder"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
 plot_history(fit.history, ax=axes[0], title="autoencoder loss (image + λ·parameters)")
 plot_history(fit.history, ["train_image", "val_image", "train_param", "val_param"], ax=axes[1],
              title="its two terms")
+axes[1].axhline(enc_fit.held_value("val_loss"), color="k", ls=":", lw=1, label="encoder, validation")
+axes[1].legend(fontsize=8)
 save(fig, f"06_learning_curves_{inputs}");
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"validation parameter loss: encoder {enc_fit.held_value('val_loss'):.4f} (epoch {enc_fit.held_epoch}), "
+      f"autoencoder {fit.held_value('val_param'):.4f} (epoch {fit.held_epoch} of {len(fit.history['epoch'])}), "
+      f"λ = {cfg['param_loss_weight']}")
 
 # %% [markdown]
 # ## Test metrics of the four methods
