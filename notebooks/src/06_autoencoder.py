@@ -42,6 +42,7 @@ tta_steps = None
 tta_lr = None  # (a): Adam on the parameters
 tta_encoder_lr = None  # (b): Adam on the encoder's weights
 tta_encoder_batch = None  # (b): images per step; None: the profile's
+tta_encoder_steps = None  # (b): steps; None: the profile's
 prior_weight = None
 seed = None
 
@@ -62,6 +63,7 @@ from radarface.plots.training import plot_history
 cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=batch, autoencoder_lr=lr,
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
                        tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
+                       tta_encoder_steps=tta_encoder_steps,
                        tta_prior_weight=prior_weight, seed=seed)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
@@ -88,8 +90,8 @@ fit = result.fits["autoencoder"]
 print(f"autoencoder ({inputs}): {len(fit.history['epoch'])} epochs, batch {cfg['autoencoder_batch']}, "
       f"lr {cfg['autoencoder_lr']}, λ = {cfg['param_loss_weight']}; trained {fit.trained} now, reused "
       f"{fit.resumed_from} ({fit.checkpoint.name})")
-print(f"test-time: {cfg['tta_steps']} steps, lr (a) {cfg['tta_lr']}, (b) {cfg['tta_encoder_lr']} on batches of "
-      f"{cfg['tta_encoder_batch'] or 'all'} images, "
+print(f"test-time: (a) {cfg['tta_steps']} steps at lr {cfg['tta_lr']}; (b) {ae.encoder_steps(cfg)} steps at lr "
+      f"{cfg['tta_encoder_lr']} on batches of {cfg['tta_encoder_batch'] or 'all'} images; "
       f"prior weight {cfg['tta_prior_weight']}; {len(result.test)} test images")
 
 # %% [markdown]

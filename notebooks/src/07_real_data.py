@@ -35,7 +35,7 @@ from radarface import measurements as meas
 from radarface.augment import Augment
 from radarface.measurements import evaluate as mev
 from radarface.models import decoder_data, fit_decoder
-from radarface.models.autoencoder import METHODS, trained_networks
+from radarface.models.autoencoder import METHODS, encoder_steps, trained_networks
 from radarface.models.decoder import CHANNELS
 from radarface.plots import save
 from radarface.plots import measurements as mplots
@@ -78,8 +78,8 @@ save(axes.flat[0].figure, "07_captures");
 decoder, decoder_fit = fit_decoder(cfg, decoder_data(cfg, "both"))
 nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_fit.checkpoint)
 pred = mev.predict_captures(cfg, inputs, captures, nets)
-print(f"test-time refinement: {cfg['tta_steps']} steps; (a) {pred.seconds['a']:.1f} s, (b) {pred.seconds['b']:.1f} s "
-      f"for {len(captures)} captures")
+print(f"test-time refinement: (a) {cfg['tta_steps']} steps, {pred.seconds['a']:.1f} s; (b) {encoder_steps(cfg)} steps, "
+      f"{pred.seconds['b']:.1f} s; for {len(captures)} captures")
 
 # %% [markdown]
 # ## Vertex distance to the ground truth

@@ -261,11 +261,17 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
              "autoencoder": full(train.predict(ae.encoder, images).numpy())}
     refined = _test_time(cfg, inputs, ae, images, given, "a", float(cfg["tta_lr"]), int(cfg["tta_steps"]), tracer,
                          start=preds["autoencoder"])
-    finetuned = _test_time(cfg, inputs, ae, images, given, "b", float(cfg["tta_encoder_lr"]), int(cfg["tta_steps"]),
+    finetuned = _test_time(cfg, inputs, ae, images, given, "b", float(cfg["tta_encoder_lr"]), encoder_steps(cfg),
                            tracer)
     preds[METHODS[2]], preds[METHODS[3]] = refined.params.double().numpy(), finetuned.params.double().numpy()
     return (preds, {METHODS[2]: refined.trace, METHODS[3]: finetuned.trace},
             {"a": refined.seconds, "b": finetuned.seconds})
+
+
+def encoder_steps(cfg: dict[str, Any]) -> int:
+    """Steps of test-time fine-tuning (b): ``tta_encoder_steps``, or ``tta_steps`` when that is None."""
+    steps = cfg.get("tta_encoder_steps")
+    return int(cfg["tta_steps"] if steps is None else steps)
 
 
 def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.Tensor, given: torch.Tensor,
