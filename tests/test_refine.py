@@ -103,14 +103,20 @@ def test_refinement_is_deterministic_and_chunking_does_not_change_it():
     torch.testing.assert_close(runs[0].params, runs[2].params, atol=1e-6, rtol=0)
 
 
-def test_finetune_encoder_lowers_the_image_loss_and_changes_only_the_encoder():
+def _encoder_problem(n):
+    """A linear decoder, n images of known parameters, and a linear encoder of the first 3 of them."""
     decoder = LinearDecoder(d=5)
-    truth = _truth(8, 5)
+    truth = _truth(n, 5)
     with torch.no_grad():
         images = decoder(truth)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         encoder = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    return decoder, truth, images, encoder
+
+
+def test_finetune_encoder_lowers_the_image_loss_and_changes_only_the_encoder():
+    decoder, truth, images, encoder = _encoder_problem(8)
     given = truth[:, 3:]
     before_enc = [p.clone() for p in encoder.parameters()]
     before_dec = [p.clone() for p in decoder.parameters()]
@@ -125,13 +131,7 @@ def test_finetune_encoder_lowers_the_image_loss_and_changes_only_the_encoder():
 
 
 def _finetune_minibatches(batch_size, steps=60, seed=0):
-    decoder = LinearDecoder(d=5)
-    truth = _truth(10, 5)
-    with torch.no_grad():
-        images = decoder(truth)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        encoder = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    decoder, truth, images, encoder = _encoder_problem(10)
     return refine.finetune_encoder(encoder, decoder, images, steps=steps, lr=0.02, prior_weight=0.0,
                                    given=truth[:, 3:], batch_size=batch_size, seed=seed, threads=1), encoder, images
 
