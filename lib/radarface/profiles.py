@@ -40,6 +40,9 @@ _COMMON: dict[str, Any] = {
     "encoder_weight_decay": 0.0,
     "encoder_select": None,
     "encoder_center_depth": False,  # shape/expression networks see each face's depth minus its mean
+    # extra training samples per dataset sample, drawn from the sampling prior and rendered by the
+    # learned renderer (radarface.models.rendered); 0 = none (the paper)
+    "encoder_rendered": 0.0,
     "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)
     "decoder_backbone": "resnet50",

@@ -54,6 +54,11 @@ class SelectChannels(nn.Module):
         super().__init__()
         self.renderer, self.channels = renderer, list(channels)
 
+    @property
+    def n_params(self) -> int:
+        """Length of the renderer's input vectors."""
+        return int(self.renderer.n_params)
+
     def forward(self, params: torch.Tensor) -> torch.Tensor:
         out = self.renderer(params)
         return out if self.channels == list(range(out.shape[1])) else out[:, self.channels]

@@ -212,18 +212,38 @@ def face_metric(cfg: dict[str, Any]) -> torch.Tensor | None:
 ENCODER_LOSSES: tuple[str, ...] = ("parameters", "vertices")
 
 
-def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[str, ...]) -> LossFn:
+def encoder_loss(cfg: dict[str, Any], slices: dict[str, slice], channels: tuple[str, ...], *,
+                 renderer: nn.Module | None = None) -> LossFn:
     """The training loss a profile asks for: ``encoder_loss`` ("parameters" or "vertices", the latter
     with the face model's :func:`~radarface.metrics.vertex_metric`), randomised by ``encoder_augment``
     (an :class:`~radarface.augment.Augment` dict, True for its defaults, None or False for none)
-    while training."""
+    while training, with ``encoder_rendered`` extra samples per sample drawn by ``renderer``
+    (:mod:`radarface.models.rendered`; needed when that share is > 0)."""
     from radarface.augment import Augment, augmented_loss
+    from radarface.models.rendered import rendered_loss
 
     loss = parameter_loss(slices, face_metric(cfg))
     augment = cfg.get("encoder_augment")
     if augment not in (None, False):
         loss = augmented_loss(loss, Augment.from_config({} if augment is True else augment), channels)
+    share = rendered_share(cfg)
+    if share:
+        if renderer is None:
+            raise ValueError(f"encoder_rendered = {share} needs the learned renderer (notebook 05) to draw samples")
+        n_targets = max(cols.stop for cols in slices.values())
+        loss = rendered_loss(loss, renderer, share, n_shape=slices["shape"].stop - slices["shape"].start,
+                             n_expression=slices["expression"].stop - slices["expression"].start,
+                             n_targets=n_targets)
     return loss
+
+
+def rendered_share(cfg: dict[str, Any]) -> float:
+    """The profile's ``encoder_rendered``: extra decoder-drawn samples per dataset sample (0 = none, the paper's)."""
+    share = cfg.get("encoder_rendered") or 0.0
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= float(share) <= 10.0:
+        raise ValueError(f"encoder_rendered must be a number in [0, 10] (extra rendered samples per dataset "
+                         f"sample), got {share!r}")
+    return float(share)
 
 
 def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
@@ -267,6 +287,11 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
         keys += ("encoder_center_depth",)
     parts = {k: cfg[k] for k in keys}
     parts["encoder_augment"] = _augment_settings(cfg.get("encoder_augment"))
+    if rendered_share(cfg):
+        from radarface.models.decoder import decoder_run_name
+
+        parts["encoder_rendered"] = rendered_share(cfg)
+        parts["renderer"] = decoder_run_name(cfg, "both", dataset_path)
     return run_name(f"encoder_{inputs}", dataset=Path(dataset_path).name, **parts)
 
 
@@ -287,7 +312,7 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     ``(start, end)`` decaying linearly over 75 % of the epochs), ``encoder_weight_decay``,
     ``seed``, ``train_threads`` (0 = all cores); loss from :func:`encoder_loss`;
     ``encoder_select`` (a history key such as ``"val_loss"``, or None) keeps the best
-    epoch's weights. Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
+    epoch's weights; ``encoder_rendered`` > 0 trains (or loads) the learned renderer first. Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
     Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
     """
     from radarface import train
@@ -296,12 +321,24 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0],
                           fields=tuple(train_ds.fields))
     checkpoint = train.checkpoint_path(encoder_run_name(cfg, train_ds.inputs, train_ds.path))
-    result = train.fit(model, encoder_loss(cfg, train_ds.slices, train_ds.fields), train_ds, data.get("val"),
+    loss = encoder_loss(cfg, train_ds.slices, train_ds.fields, renderer=_renderer(cfg, train_ds.inputs, progress))
+    result = train.fit(model, loss, train_ds, data.get("val"),
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
                        checkpoint=checkpoint, seed=int(cfg["seed"]), threads=int(cfg["train_threads"]) or None,
                        weight_decay=float(cfg["encoder_weight_decay"]), select=cfg["encoder_select"],
                        progress=progress, **fit_options)
     return model.eval(), result
+
+
+def _renderer(cfg: dict[str, Any], inputs: str, progress: bool) -> nn.Module | None:
+    """The profile's learned renderer (trained if missing) drawing ``inputs`` channels, if ``encoder_rendered`` asks for it."""
+    if not rendered_share(cfg):
+        return None
+    from radarface.models.autoencoder import SelectChannels, channels_for
+    from radarface.models.decoder import decoder_data, fit_decoder
+
+    decoder, _ = fit_decoder(cfg, decoder_data(cfg, "both"), progress=progress)
+    return SelectChannels(decoder, channels_for(inputs))
 
 
 def finetune_augmented(cfg: dict[str, Any], encoder: Encoder, data: dict[str, RadarFaceDataset], *,
