@@ -25,7 +25,10 @@
 # capacity on the modes that matter; `encoder_select = "val_loss"` keeps the weights of
 # the epoch with the lowest validation loss; `encoder_center_depth` shows the shape and
 # expression networks each face's depth relative to its mean (the pose network keeps the
-# raw image); `encoder_augment` and `encoder_weight_decay` regularise. The `cpu`
+# raw image); `encoder_augment` and `encoder_weight_decay` regularise; `encoder_rendered`
+# adds to every training batch extra faces drawn fresh from the sampling prior and
+# rendered by the learned renderer of notebook 05 (trained first if missing), so the
+# encoder sees more faces than the dataset holds (`radarface.models.rendered`). The `cpu`
 # profile's choices and the measurements behind them are in `radarface/profiles.py`.
 
 # %% tags=["parameters"]
@@ -41,6 +44,7 @@ select = None  # None: the profile's; a history key such as "val_loss" whose bes
 augment = None  # None: the profile's; False: none; True (defaults) or a dict of radarface.augment.Augment settings
 weight_decay = None
 center_depth = None  # None: the profile's; True: shape/expression networks see depth minus the face's mean
+rendered = None  # None: the profile's; extra decoder-rendered samples per dataset sample (0: none)
 
 # %%
 import matplotlib.pyplot as plt
@@ -57,7 +61,8 @@ from radarface.train import predict
 
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
-                       encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth)
+                       encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth,
+                       encoder_rendered=rendered)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]
@@ -91,6 +96,8 @@ print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "
       f"reused {fit.resumed_from} from {fit.checkpoint.name}")
 print(f"loss: {cfg['encoder_loss']}; weights of epoch "
       f"{fit.best_epoch or len(fit.history['epoch'])} ({cfg['encoder_select'] or 'the last'})")
+if cfg["encoder_rendered"]:
+    print(f"plus {cfg['encoder_rendered']:g} decoder-rendered samples per dataset sample in every training batch")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
