@@ -80,6 +80,17 @@ def test_image_loss_known_answers():
     assert float(image_loss(pred, target, depth_channels=(0,), background_weight=0.0)) == pytest.approx(0.01)
 
 
+def test_depth_weight_weighs_the_depth_channel_against_the_others():
+    target = torch.rand(3, 2, 4, 4) * 0.8 + 0.1  # no background pixels
+    pred = target + torch.tensor([0.1, 0.3]).view(1, 2, 1, 1)  # squared errors 0.01 and 0.09
+    assert float(image_loss(pred, target, depth_channels=(1,))) == pytest.approx(0.05)
+    assert float(image_loss(pred, target, depth_channels=(1,), depth_weight=0.25)) == pytest.approx(0.026)
+    assert float(image_loss(pred, target, depth_channels=(1,), depth_weight=0.0)) == pytest.approx(0.01)
+    assert float(image_loss(pred, target, depth_weight=0.0)) == pytest.approx(0.05)  # no depth channel named
+    depth_only = pred[:, 1:], target[:, 1:]
+    assert float(image_loss(*depth_only, depth_channels=(0,), depth_weight=0.0)) == pytest.approx(0.09)
+
+
 def test_image_loss_per_image_and_module():
     torch.manual_seed(0)
     pred, target = torch.rand(3, 2, 8, 8), torch.rand(3, 2, 8, 8)
@@ -93,8 +104,10 @@ def test_image_loss_per_image_and_module():
 def test_image_loss_errors():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\), got \(2, 8, 8\)"):
         image_loss(torch.zeros(2, 8, 8), torch.zeros(2, 8, 8))
-    with pytest.raises(ValueError, match="background_weight must be >= 0"):
+    with pytest.raises(ValueError, match="background_weight and depth_weight must be >= 0"):
         image_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), background_weight=-1)
+    with pytest.raises(ValueError, match="background_weight and depth_weight must be >= 0"):
+        image_loss(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), depth_channels=(1,), depth_weight=-0.5)
     with pytest.raises(ValueError, match="outside the 1 channels"):
         image_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), depth_channels=(1,))
 

@@ -8,6 +8,7 @@ from torch import nn
 from radarface import refine
 from radarface.facemodel import load_model
 from radarface.models import LearnedRenderer, image_loss
+from radarface.models.autoencoder import SelectChannels
 
 
 class LinearDecoder(nn.Module):
@@ -58,6 +59,20 @@ def test_refinement_lowers_the_image_loss_through_a_learned_renderer_and_leaves_
     with torch.no_grad():
         final = image_loss(decoder(result.params), images, depth_channels=(1,), background_weight=0.1)
     assert float(final) == pytest.approx(result.trace["image_loss"][-1], rel=1e-5)
+
+
+def test_depth_weight_zero_refines_as_if_only_the_amplitude_were_given():
+    torch.manual_seed(0)
+    decoder = LearnedRenderer(6, 2, 16, backbone="tiny").eval()
+    with torch.no_grad():
+        images = decoder(_truth(4, 6))
+    options = dict(steps=5, lr=0.05, threads=1, prior_weight=1e-3)
+    both = refine.refine_parameters(decoder, images, torch.zeros(4, 6), depth_channels=(1,), depth_weight=0.0,
+                                    **options)
+    amplitude = refine.refine_parameters(SelectChannels(decoder, [0]), images[:, :1], torch.zeros(4, 6), **options)
+    torch.testing.assert_close(both.params, amplitude.params)
+    equal = refine.refine_parameters(decoder, images, torch.zeros(4, 6), depth_channels=(1,), **options)
+    assert not torch.allclose(equal.params, amplitude.params)
 
 
 def test_prior_pulls_toward_zero_when_the_image_says_nothing():

@@ -201,7 +201,7 @@ def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int) -> torc
 def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: torch.Tensor, *, steps: int,
                       lr: float = 0.01, prior_weight: float = 1e-3, free: Sequence[bool] | slice | None = None,
                       depth_channels: Sequence[int] = (), background_weight: float = 1.0,
-                      tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
+                      depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
                       threads: int | None = None) -> RefineResult:
     """(a) Optimise the normalised parameter vectors (B, D) of ``images`` (B, C, H, W) through the frozen ``decoder``.
 
@@ -212,7 +212,7 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         prior_weight: weight of the mean squared free parameter (a N(0, 1) prior).
         free: columns to optimise (boolean mask (D,) or slice; default all); the others
             keep their initial values and are not in the prior.
-        depth_channels, background_weight: options of :func:`image_loss`.
+        depth_channels, background_weight, depth_weight: options of :func:`image_loss`.
         tracer: called with the vectors (B, D) at every step (e.g. :func:`vertex_tracer`).
         chunk: images per forward pass (memory only; the result is the same).
         seed, threads: torch's global seed and thread count during the call.
@@ -234,14 +234,15 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         vectors, trace = _descend([delta], vectors_of, decoder, images, columns, steps=steps, lr=lr,
                                   prior_weight=prior_weight, tracer=tracer, chunk=chunk,
                                   loss_options={"depth_channels": depth_channels,
-                                                "background_weight": background_weight})
+                                                "background_weight": background_weight,
+                                                "depth_weight": depth_weight})
     return RefineResult(vectors, trace, time.perf_counter() - start)
 
 
 def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tensor, *, steps: int,
                      lr: float = 1e-4, prior_weight: float = 1e-3, given: torch.Tensor | None = None,
                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
-                     tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
+                     depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
                      threads: int | None = None, batch_size: int | None = None) -> RefineResult:
     """(b) Fine-tune ``encoder`` in place on unlabelled ``images`` through the frozen ``decoder``; its final outputs.
 
@@ -276,7 +277,8 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
         vectors, trace = _descend(weights, vectors_of, decoder, images, columns, steps=steps, lr=lr,
                                   prior_weight=prior_weight, tracer=tracer, chunk=chunk,
                                   loss_options={"depth_channels": depth_channels,
-                                                "background_weight": background_weight},
+                                                "background_weight": background_weight,
+                                                "depth_weight": depth_weight},
                                   batch_size=batch_size, seed=seed)
     return RefineResult(vectors, trace, time.perf_counter() - start)
 

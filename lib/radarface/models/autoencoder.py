@@ -286,6 +286,7 @@ def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.
 
     options = {"steps": steps, "lr": lr, "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
                "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
+               "depth_weight": float(cfg["tta_depth_weight"]),
                "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
     if method == "b":
         batch = cfg["tta_encoder_batch"]

@@ -82,13 +82,18 @@ def depth_channels(inputs: str) -> tuple[int, ...]:
 
 # ------------------------------------------------------------------ the loss
 def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequence[int] = (),
-               background_weight: float = 1.0, reduction: str = "mean") -> torch.Tensor:
+               background_weight: float = 1.0, depth_weight: float = 1.0, reduction: str = "mean") -> torch.Tensor:
     """Weighted mean squared error of images (B, C, H, W) in [0, 1]; scalar, or (B,) for ``reduction="none"``.
 
     Each image and channel: ``Σ w·(pred − target)² / Σ w`` with ``w = 1``, except the
     background pixels (``target == 0``) of ``depth_channels``, which weigh
-    ``background_weight`` (see the module docstring); then the mean over channels (and
-    images for ``"mean"``).
+    ``background_weight`` (see the module docstring); then the mean over channels, the
+    ``depth_channels`` weighing ``depth_weight`` against 1 for the others (and the mean
+    over images for ``"mean"``).
+
+    >>> two = torch.zeros(1, 2, 2, 2); two[:, 1] = 0.5  # error 0 in amplitude, 0.25 in depth
+    >>> float(image_loss(torch.zeros_like(two), two, depth_channels=(1,), depth_weight=1 / 3))
+    0.0625
 
     >>> t = torch.zeros(1, 1, 2, 2); t[..., 0, 0] = 0.5
     >>> float(image_loss(torch.zeros_like(t), t))
@@ -99,8 +104,8 @@ def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequ
     if pred.shape != target.shape or pred.ndim != 4:
         raise ValueError(f"pred and target must both be (B, C, H, W), got {tuple(pred.shape)} and "
                          f"{tuple(target.shape)}")
-    if not background_weight >= 0:
-        raise ValueError(f"background_weight must be >= 0, got {background_weight}")
+    if not background_weight >= 0 or not depth_weight >= 0:
+        raise ValueError(f"background_weight and depth_weight must be >= 0, got {background_weight}, {depth_weight}")
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     bad = [c for c in depth_channels if not 0 <= c < pred.shape[1]]
@@ -115,7 +120,12 @@ def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequ
         per_channel = (weight * squared).sum((2, 3)) / weight.sum((2, 3)).clamp_min(1e-12)
     else:
         per_channel = squared.mean((2, 3))
-    per_image = per_channel.mean(1)
+    if depth_weight != 1.0 and 0 < len(set(depth_channels)) < pred.shape[1]:  # depth-only images: no say
+        weights = torch.ones(pred.shape[1], dtype=pred.dtype, device=pred.device)
+        weights[list(depth_channels)] = depth_weight
+        per_image = (per_channel * weights).sum(1) / weights.sum()
+    else:
+        per_image = per_channel.mean(1)
     return per_image.mean() if reduction == "mean" else per_image
 
 
