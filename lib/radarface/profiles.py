@@ -117,13 +117,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # after 5), against 0.47 when starting at 0.001.
         "encoder_lr": (1e-3, 1e-4),
         "decoder_backbone": "resnet18-narrow",
-        # 30 epochs at a constant 0.001 (2026-12-02): validation image loss still falling, 0.0089 at
-        # epoch 30; test-time refinement (a) reached 0.53 x the mean face through that decoder and
-        # ended at the same place when started from (b)'s better prediction (2.978 mm against
-        # 2.954 on 300 validation images), so the decoder's fidelity is the limit. Now 40
-        # epochs, 0.001 -> 0.0001 over the first 30.
-        "decoder_epochs": 40,
-        "decoder_lr": (1e-3, 1e-4),
+        # 30 epochs at a constant 0.001: validation image loss 0.0089 at epoch 30, still falling
+        # slowly. 40 epochs at 0.001 -> 0.0001 over the first 30 (measured 2026-12-02, 2,114 s for
+        # epochs 12-40) ended no better: 0.0091 (amplitude 0.0072, depth 0.0202), flat from epoch 30.
+        "decoder_epochs": 30,
         "decoder_batch": 64,
         # The autoencoder starts from the encoder's best epoch and continues at the encoder's
         # final learning rate, keeping the epoch with the lowest validation parameter loss (the
@@ -143,8 +140,16 @@ PROFILES: dict[str, dict[str, Any]] = {
         # 75 steps, prior weight 0 / 0.001 / 0.002 / 0.01 / 0.03 gave a best of 3.156 / 2.944 /
         # 3.174 / 3.621 / 3.726 mm. (b) on 1,000 images in batches of 64, from 3.913 mm: lr 1e-4
         # -> 3.698 mm at step 96 and still falling; 3e-4 -> 3.746; 1e-3 diverges (15.8).
-        "tta_steps": 75,
+        # Then (2026-12-02, (a), lr 0.1, 200 validation images): the depth channel's weight in the
+        # image loss of both channels, prior 0.001: 1 -> 2.944 mm, 0.5 -> 2.883, 0.3 -> 2.874,
+        # 0.1 -> 2.908; at 0.3, prior 0.0003 / 0.0005 / 0.0015 -> 2.883 / 2.831 (step 83) / 2.975.
+        # Amplitude, 100 steps: prior 0.0005 -> 2.927 (still falling), 0.001 -> 2.939. (a) started
+        # from (b)'s prediction instead of the autoencoder's ends where it does (2.978 against
+        # 2.954 mm on 300 images), and through the 40-epoch decoder it is worse (3.005 against 2.874).
+        "tta_steps": 90,
         "tta_lr": 0.1,
+        "tta_prior_weight": 5e-4,
+        "tta_depth_weight": 0.3,
         "tta_encoder_batch": 64,
         "tta_encoder_steps": 200,
         "gap_epochs": 3,

@@ -22,8 +22,11 @@
 #
 # Both add a Gaussian prior on the normalised parameters (`tta_prior_weight`) and run a
 # fixed number of steps (`tta_steps`); the image loss and the vertex distance are traced
-# at every step. Last, the paper's table and ours side by side, each with the ratio of the
-# vertex distance to the mean-face baseline, which compares across face models.
+# at every step. With both channels, `tta_depth_weight` sets the depth image's weight
+# against the amplitude image's: the learned renderer misses depth about three times as
+# much as amplitude (notebook 05), and a channel it explains worse should count less.
+# Last, the paper's table and ours side by side, each with the ratio of the vertex
+# distance to the mean-face baseline, which compares across face models.
 #
 # `inputs` picks the input type shown in detail; with `all_inputs` (default: every profile
 # but `smoke`) the other two are evaluated as well, so the table has every row. Each input
@@ -44,6 +47,7 @@ tta_encoder_lr = None  # (b): Adam on the encoder's weights
 tta_encoder_batch = None  # (b): images per step; None: the profile's
 tta_encoder_steps = None  # (b): steps; None: the profile's
 prior_weight = None
+depth_weight = None  # weight of depth against amplitude in the test-time image loss; None: the profile's
 seed = None
 
 # %%
@@ -64,7 +68,7 @@ cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=bat
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
                        tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
                        tta_encoder_steps=tta_encoder_steps,
-                       tta_prior_weight=prior_weight, seed=seed)
+                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, seed=seed)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
 run_inputs = [inputs] + ([i for i in CHANNELS if i != inputs] if every else [])
@@ -92,7 +96,7 @@ print(f"autoencoder ({inputs}): {len(fit.history['epoch'])} epochs, batch {cfg['
       f"{fit.resumed_from} ({fit.checkpoint.name})")
 print(f"test-time: (a) {cfg['tta_steps']} steps at lr {cfg['tta_lr']}; (b) {ae.encoder_steps(cfg)} steps at lr "
       f"{cfg['tta_encoder_lr']} on batches of {cfg['tta_encoder_batch'] or 'all'} images; "
-      f"prior weight {cfg['tta_prior_weight']}; {len(result.test)} test images")
+      f"prior weight {cfg['tta_prior_weight']}, depth weight {cfg['tta_depth_weight']}; {len(result.test)} test images")
 
 # %% [markdown]
 # Does the image term teach the encoder anything? The autoencoder's parameter term is the
