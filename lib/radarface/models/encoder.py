@@ -312,7 +312,8 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     ``(start, end)`` decaying linearly over 75 % of the epochs), ``encoder_weight_decay``,
     ``seed``, ``train_threads`` (0 = all cores); loss from :func:`encoder_loss`;
     ``encoder_select`` (a history key such as ``"val_loss"``, or None) keeps the best
-    epoch's weights; ``encoder_rendered`` > 0 trains (or loads) the learned renderer first. Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
+    epoch's weights; ``encoder_rendered`` > 0 trains (or loads) the learned renderer first.
+    Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
     Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
     """
     from radarface import train
