@@ -188,3 +188,11 @@ def test_tune_command_compares_learning_rates_on_validation_images(capsys):
     assert "best: lr 0.001" in capsys.readouterr().out
     assert refine.main(["tune", "--profile", "smoke", "--lrs", "0.01,-1", "--steps", "2"]) == 2
     assert "learning rates > 0" in capsys.readouterr().err
+
+
+def test_prior_mask_leaves_pose_out_only_when_asked():
+    cfg = profiles.resolve("smoke")
+    assert ae.prior_mask(cfg, 20) is None
+    mask = ae.prior_mask(profiles.resolve("smoke", tta_prior_pose=False), 20)
+    n_face = cfg["n_shape"] + cfg["n_expression"]
+    assert mask.shape == (20,) and mask[:n_face].all() and not mask[n_face:].any()

@@ -108,6 +108,39 @@ def test_fixed_columns_keep_their_values_and_stay_out_of_the_prior():
     assert sliced.trace["prior"][0] == 0.0  # only the zeroed free columns count
 
 
+def test_prior_columns_pull_only_the_columns_named():
+    decoder = LinearDecoder()
+    images = torch.zeros(3, 1, 4, 4)
+    init = torch.full((3, 5), 2.0)
+    all_free = refine.refine_parameters(decoder, images, init, steps=0, prior_weight=1.0)
+    some = refine.refine_parameters(decoder, images, init, steps=0, prior_weight=1.0, prior=[True, True] + [False] * 3)
+    assert all_free.trace["prior"][0] == pytest.approx(4.0) and some.trace["prior"][0] == pytest.approx(4.0)
+    init[:, 2:] = 10.0  # columns outside the prior do not count in it
+    some = refine.refine_parameters(decoder, images, init, steps=0, prior_weight=1.0, prior=slice(0, 2))
+    assert some.trace["prior"][0] == pytest.approx(4.0)
+    # a mask of the first columns only (e.g. the encoder's outputs) leaves the rest out
+    short = refine.refine_parameters(decoder, images, init, steps=0, prior=[True, True], free=slice(0, 3))
+    assert short.trace["prior"][0] == pytest.approx(4.0)
+    with pytest.raises(ValueError, match=r"prior columns \[4\] are not free"):
+        refine.refine_parameters(decoder, images, init, steps=1, free=slice(0, 4), prior=slice(2, 5))
+    with pytest.raises(ValueError, match="prior must be a boolean mask of the 5 columns"):
+        refine.refine_parameters(decoder, images, init, steps=1, prior=[True] * 7)
+
+
+def test_cosine_schedule_ends_with_smaller_steps_than_constant():
+    decoder = LinearDecoder()
+    truth = _truth()
+    with torch.no_grad():
+        images = decoder(truth)
+    runs = {s: refine.refine_parameters(decoder, images, torch.zeros_like(truth), steps=40, lr=0.2, prior_weight=0.0,
+                                        lr_schedule=s, tracer=lambda v: float(np.abs(v).sum()))
+            for s in ("constant", "cosine")}
+    moves = {s: abs(r.trace["vertex_mm"][-1] - r.trace["vertex_mm"][-2]) for s, r in runs.items()}
+    assert moves["cosine"] < 0.1 * moves["constant"]
+    with pytest.raises(ValueError, match=r"lr_schedule must be one of \('constant', 'cosine'\), got 'step'"):
+        refine.refine_parameters(decoder, images, torch.zeros_like(truth), steps=1, lr_schedule="step")
+
+
 def test_refinement_is_deterministic_and_chunking_does_not_change_it():
     torch.manual_seed(0)
     decoder = LearnedRenderer(6, 1, 16, backbone="tiny").eval()
@@ -143,6 +176,15 @@ def test_finetune_encoder_lowers_the_image_loss_and_changes_only_the_encoder():
     assert not encoder.training
     with torch.no_grad():
         torch.testing.assert_close(result.params[:, :3], encoder(images))
+
+
+def test_finetune_encoder_prior_covers_the_encoder_columns_named():
+    decoder, truth, images, encoder = _encoder_problem(4)
+    runs = [refine.finetune_encoder(encoder, decoder, images, steps=0, given=truth[:, 3:], prior=p)
+            for p in (None, [True, False, False])]
+    out = runs[0].params[:, :3]
+    assert runs[0].trace["prior"][0] == pytest.approx(float(out.square().mean()), rel=1e-5)
+    assert runs[1].trace["prior"][0] == pytest.approx(float(out[:, 0].square().mean()), rel=1e-5)
 
 
 def _finetune_minibatches(batch_size, steps=60, seed=0):

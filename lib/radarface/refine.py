@@ -2,11 +2,12 @@
 
 Given radar images and a frozen learned renderer, minimise over the parameters
 
-    objective = image_loss(decoder(p), images) + prior_weight · mean(p_free²)
+    objective = image_loss(decoder(p), images) + prior_weight · mean(p_prior²)
 
 (per image, averaged over the images): the image loss of :func:`radarface.models.decoder.image_loss`
-and a Gaussian prior N(0, 1) on the normalised parameters that are being changed, which
-keeps the search near faces the face model finds likely when the image alone is ambiguous.
+and a Gaussian prior N(0, 1) on the normalised parameters that are being changed (or on
+those of them named in ``prior``, e.g. shape and expression only), which keeps the search
+near faces the face model finds likely when the image alone is ambiguous.
 No labels are used. The paper's text allows two readings, both here:
 
 - :func:`refine_parameters` (a): the parameter vector itself is optimised, starting from
@@ -46,6 +47,8 @@ from radarface.models.decoder import image_loss
 
 #: ``tracer(vectors (B, D) numpy) -> float``, called once per step (e.g. vertex distance in mm)
 Tracer = Callable[[np.ndarray], float]
+#: learning-rate schedules of the test-time Adam steps
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 @dataclass
@@ -114,13 +117,16 @@ def _deterministic(threads: int | None, seed: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
 
 
-def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chunk: int) -> None:
+def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chunk: int,
+           lr_schedule: str = "constant") -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a tensor (B, C, H, W), got {getattr(images, 'shape', type(images))}")
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if not lr > 0 or not prior_weight >= 0 or not chunk >= 1:
         raise ValueError(f"need lr > 0, prior_weight >= 0 and chunk >= 1, got {lr}, {prior_weight}, {chunk}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
 
 
 def _objective(vectors_of: Callable[[torch.Tensor], torch.Tensor], decoder: nn.Module, images: torch.Tensor,
@@ -135,8 +141,12 @@ def _objective(vectors_of: Callable[[torch.Tensor], torch.Tensor], decoder: nn.M
 def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tensor], torch.Tensor],
              decoder: nn.Module, images: torch.Tensor, prior_columns: torch.Tensor, *, steps: int, lr: float,
              prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int,
-             batch_size: int | None = None, seed: int = 0) -> tuple[torch.Tensor, dict[str, list[float]]]:
+             batch_size: int | None = None, seed: int = 0, lr_schedule: str = "constant"
+             ) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Adam on ``variables`` for ``steps`` steps; (last vectors (B, D), trace).
+
+    ``lr_schedule``: ``"constant"``, or ``"cosine"`` (from ``lr`` down to 0 over the
+    steps, so the last steps settle instead of jittering around the minimum).
 
     Full batch (``batch_size`` None): every step descends the objective over all images
     and the same pass is traced. Minibatches: each step descends ``batch_size`` images
@@ -144,6 +154,8 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
     every pass and after the last step.
     """
     optimizer = torch.optim.Adam(variables, lr=lr)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
+                if lr_schedule == "cosine" else None)
     n = len(images)
     full_batch = batch_size is None or batch_size >= n
     per_pass = 1 if full_batch else -(-n // batch_size)
@@ -181,10 +193,12 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
             img, prior, _ = _objective(vectors_of, decoder, images, batches.pop(0), prior_columns, loss_options)
             (img + prior_weight * prior).mean().backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
     return vectors, trace
 
 
-def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int) -> torch.Tensor:
+def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int, name: str = "free") -> torch.Tensor:
     """Boolean column mask (D,) from a mask, a slice or None (all)."""
     if mask is None:
         return torch.ones(d, dtype=torch.bool)
@@ -194,12 +208,13 @@ def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int) -> torc
         return out
     out = torch.as_tensor(mask, dtype=torch.bool)
     if out.shape != (d,):
-        raise ValueError(f"free must be a boolean mask of the {d} columns or a slice, got shape {tuple(out.shape)}")
+        raise ValueError(f"{name} must be a boolean mask of the {d} columns or a slice, got shape {tuple(out.shape)}")
     return out
 
 
 def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: torch.Tensor, *, steps: int,
                       lr: float = 0.01, prior_weight: float = 1e-3, free: Sequence[bool] | slice | None = None,
+                      prior: Sequence[bool] | slice | None = None, lr_schedule: str = "constant",
                       depth_channels: Sequence[int] = (), background_weight: float = 1.0,
                       depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
                       threads: int | None = None) -> RefineResult:
@@ -212,16 +227,20 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         prior_weight: weight of the mean squared free parameter (a N(0, 1) prior).
         free: columns to optimise (boolean mask (D,) or slice; default all); the others
             keep their initial values and are not in the prior.
+        prior: the free columns in the prior (mask (D,) or slice; default all free ones),
+            e.g. shape and expression only, leaving the pose to the image.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
         depth_channels, background_weight, depth_weight: options of :func:`image_loss`.
         tracer: called with the vectors (B, D) at every step (e.g. :func:`vertex_tracer`).
         chunk: images per forward pass (memory only; the result is the same).
         seed, threads: torch's global seed and thread count during the call.
     """
-    _check(images, steps, lr, prior_weight, chunk)
+    _check(images, steps, lr, prior_weight, chunk, lr_schedule)
     init = torch.as_tensor(init_params, dtype=images.dtype).detach()
     if init.ndim != 2 or len(init) != len(images):
         raise ValueError(f"init_params must be (B, D) with B = {len(images)} images, got {tuple(init.shape)}")
     columns = _columns(free, init.shape[1])
+    in_prior = _prior_columns(prior, columns)
     start = time.perf_counter()
     with _deterministic(threads, seed), _frozen(decoder):
         delta = torch.zeros(len(init), int(columns.sum()), dtype=init.dtype, requires_grad=True)
@@ -231,8 +250,8 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
             v[:, columns] = v[:, columns] + delta[idx]
             return v
 
-        vectors, trace = _descend([delta], vectors_of, decoder, images, columns, steps=steps, lr=lr,
-                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk,
+        vectors, trace = _descend([delta], vectors_of, decoder, images, in_prior, steps=steps, lr=lr,
+                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk, lr_schedule=lr_schedule,
                                   loss_options={"depth_channels": depth_channels,
                                                 "background_weight": background_weight,
                                                 "depth_weight": depth_weight})
@@ -241,6 +260,7 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
 
 def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tensor, *, steps: int,
                      lr: float = 1e-4, prior_weight: float = 1e-3, given: torch.Tensor | None = None,
+                     prior: Sequence[bool] | slice | None = None, lr_schedule: str = "constant",
                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
                      depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
                      threads: int | None = None, batch_size: int | None = None) -> RefineResult:
@@ -251,10 +271,11 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
     fixed and outside the prior. The encoder runs in eval mode (trained batch-norm
     statistics, no dropout) and is left in eval mode. ``batch_size``: images per step (None:
     all, each step on the full objective; else minibatches reshuffled by ``seed`` every pass,
-    traced once per pass, far cheaper per step). Other arguments as in
-    :func:`refine_parameters`; ``lr`` is for the encoder's weights.
+    traced once per pass, far cheaper per step). ``prior``: a mask or slice of the encoder's
+    output columns (default all). Other arguments as in :func:`refine_parameters`; ``lr``
+    is for the encoder's weights.
     """
-    _check(images, steps, lr, prior_weight, chunk)
+    _check(images, steps, lr, prior_weight, chunk, lr_schedule)
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be None (all images) or an integer >= 1, got {batch_size!r}")
     if given is not None and (given.ndim != 2 or len(given) != len(images)):
@@ -269,6 +290,8 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
             n_out = encoder(images[:1]).shape[1]
         columns = torch.zeros(n_out + (0 if given is None else given.shape[1]), dtype=torch.bool)
         columns[:n_out] = True
+        if prior is not None:
+            columns = _prior_columns(prior, columns)
 
         def vectors_of(idx: torch.Tensor) -> torch.Tensor:
             out = encoder(images[idx])
@@ -279,8 +302,23 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
                                   loss_options={"depth_channels": depth_channels,
                                                 "background_weight": background_weight,
                                                 "depth_weight": depth_weight},
-                                  batch_size=batch_size, seed=seed)
+                                  batch_size=batch_size, seed=seed, lr_schedule=lr_schedule)
     return RefineResult(vectors, trace, time.perf_counter() - start)
+
+
+def _prior_columns(prior: Sequence[bool] | torch.Tensor | slice | None, free: torch.Tensor) -> torch.Tensor:
+    """Boolean mask (D,) of the columns in the prior: ``prior`` (default: all ``free``), which must all be free."""
+    if prior is None:
+        return free
+    if not isinstance(prior, slice):
+        mask = torch.as_tensor(prior, dtype=torch.bool)
+        if mask.ndim == 1 and len(mask) < len(free):  # a mask of the encoder's outputs only
+            prior = torch.cat([mask, torch.zeros(len(free) - len(mask), dtype=torch.bool)])
+    out = _columns(prior, len(free), "prior")
+    if bool((out & ~free).any()):
+        raise ValueError(f"prior columns {torch.nonzero(out & ~free).flatten().tolist()} are not free; the prior "
+                         "can only cover parameters that are optimised")
+    return out
 
 
 # ------------------------------------------------------------ command line

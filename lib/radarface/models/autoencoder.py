@@ -279,6 +279,13 @@ def encoder_steps(cfg: dict[str, Any]) -> int:
     return int(cfg["tta_steps"] if steps is None else steps)
 
 
+def prior_mask(cfg: dict[str, Any], n_encoded: int) -> np.ndarray | None:
+    """Boolean mask (n_encoded,) of the encoder's outputs in the test-time prior; None (all) when ``tta_prior_pose``."""
+    if cfg["tta_prior_pose"]:
+        return None
+    return np.arange(n_encoded) < int(cfg["n_shape"]) + int(cfg["n_expression"])
+
+
 def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.Tensor, given: torch.Tensor,
                method: str, lr: float, steps: int, tracer, *, start: np.ndarray | None = None):
     """Test-time refinement (a) from ``start`` (N, D) (default: the autoencoder's prediction) or (b) of a copy of its encoder."""
@@ -286,7 +293,8 @@ def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.
 
     options = {"steps": steps, "lr": lr, "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
                "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
-               "depth_weight": float(cfg["tta_depth_weight"]),
+               "depth_weight": float(cfg["tta_depth_weight"]), "lr_schedule": str(cfg["tta_lr_schedule"]),
+               "prior": prior_mask(cfg, ae.n_encoded or ae.n_params),
                "seed": int(cfg["seed"]), "threads": int(cfg["train_threads"]) or None}
     if method == "b":
         batch = cfg["tta_encoder_batch"]
