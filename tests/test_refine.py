@@ -108,6 +108,20 @@ def test_fixed_columns_keep_their_values_and_stay_out_of_the_prior():
     assert sliced.trace["prior"][0] == 0.0  # only the zeroed free columns count
 
 
+def test_prior_centred_on_the_start_holds_the_start_when_the_image_says_nothing():
+    decoder = LinearDecoder()
+    with torch.no_grad():
+        decoder.lin.weight.zero_()  # blind: every vector draws the same image
+    init = torch.full((3, 5), 2.0)
+    images = torch.zeros(3, 1, 4, 4)
+    kept = refine.refine_parameters(decoder, images, init, steps=30, lr=0.05, prior_weight=1.0, prior_center="start")
+    pulled = refine.refine_parameters(decoder, images, init, steps=30, lr=0.05, prior_weight=1.0)
+    assert torch.equal(kept.params, init) and kept.trace["prior"] == [0.0] * 31
+    assert float(pulled.params.abs().max()) < 1.5
+    with pytest.raises(ValueError, match=r"prior_center must be one of \('zero', 'start'\), got 'encoder'"):
+        refine.refine_parameters(decoder, images, init, steps=1, prior_center="encoder")
+
+
 def test_prior_columns_pull_only_the_columns_named():
     decoder = LinearDecoder()
     images = torch.zeros(3, 1, 4, 4)

@@ -69,6 +69,7 @@ _COMMON: dict[str, Any] = {
     # (1 = the plain mean over channels, as in training)
     "tta_depth_weight": 1.0,
     "tta_prior_weight": 1e-3,
+    "tta_prior_center": "zero",  # (a): "zero" (N(0, 1)) or "start" (N(encoder's estimate, 1))
     "tta_prior_pose": True,  # False: the prior covers shape and expression only; the images fix the pose
     "tta_lr_schedule": "constant",  # or "cosine": tta_lr / tta_encoder_lr down to 0 over the steps
     # closing the domain gap (notebook 07): the trained encoder, gap_epochs more at gap_lr with

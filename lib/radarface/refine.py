@@ -49,6 +49,8 @@ from radarface.models.decoder import image_loss
 Tracer = Callable[[np.ndarray], float]
 #: learning-rate schedules of the test-time Adam steps
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+#: where the Gaussian prior of (a) is centred: the mean face, or the starting estimate
+PRIOR_CENTERS: tuple[str, ...] = ("zero", "start")
 
 
 @dataclass
@@ -130,19 +132,20 @@ def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chu
 
 
 def _objective(vectors_of: Callable[[torch.Tensor], torch.Tensor], decoder: nn.Module, images: torch.Tensor,
-               idx: torch.Tensor, prior_columns: torch.Tensor, loss_options: dict[str, Any]
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image image loss (b,), per-image prior (b,) and the vectors (b, D) of the images ``idx``."""
+               idx: torch.Tensor, prior_columns: torch.Tensor, loss_options: dict[str, Any],
+               center: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-image image loss (b,), per-image prior (b,) about ``center`` (B, D; None: 0) and the vectors (b, D) of ``idx``."""
     v = vectors_of(idx)
     img = image_loss(decoder(v), images[idx], reduction="none", **loss_options)
-    return img, v[:, prior_columns].square().mean(1), v
+    off = v if center is None else v - center[idx]
+    return img, off[:, prior_columns].square().mean(1), v
 
 
 def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tensor], torch.Tensor],
              decoder: nn.Module, images: torch.Tensor, prior_columns: torch.Tensor, *, steps: int, lr: float,
              prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int,
-             batch_size: int | None = None, seed: int = 0, lr_schedule: str = "constant"
-             ) -> tuple[torch.Tensor, dict[str, list[float]]]:
+             batch_size: int | None = None, seed: int = 0, lr_schedule: str = "constant",
+             center: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, list[float]]]:
     """Adam on ``variables`` for ``steps`` steps; (last vectors (B, D), trace).
 
     ``lr_schedule``: ``"constant"``, or ``"cosine"`` (from ``lr`` down to 0 over the
@@ -170,7 +173,7 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
             totals, parts = np.zeros(2), []
             with torch.set_grad_enabled(full_batch and not last):
                 for idx in torch.split(torch.arange(n), chunk):
-                    img, prior, v = _objective(vectors_of, decoder, images, idx, prior_columns, loss_options)
+                    img, prior, v = _objective(vectors_of, decoder, images, idx, prior_columns, loss_options, center)
                     if full_batch and not last:
                         ((img + prior_weight * prior).sum() / n).backward()
                     totals += [float(img.detach().sum()), float(prior.detach().sum())]
@@ -190,7 +193,8 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
             if not batches:
                 batches = list(torch.split(torch.randperm(n, generator=order), batch_size))
             optimizer.zero_grad(set_to_none=True)
-            img, prior, _ = _objective(vectors_of, decoder, images, batches.pop(0), prior_columns, loss_options)
+            img, prior, _ = _objective(vectors_of, decoder, images, batches.pop(0), prior_columns, loss_options,
+                                 center)
             (img + prior_weight * prior).mean().backward()
         optimizer.step()
         if schedule is not None:
@@ -214,10 +218,10 @@ def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int, name: s
 
 def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: torch.Tensor, *, steps: int,
                       lr: float = 0.01, prior_weight: float = 1e-3, free: Sequence[bool] | slice | None = None,
-                      prior: Sequence[bool] | slice | None = None, lr_schedule: str = "constant",
-                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
-                      depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
-                      threads: int | None = None) -> RefineResult:
+                      prior: Sequence[bool] | slice | None = None, prior_center: str = "zero",
+                      lr_schedule: str = "constant", depth_channels: Sequence[int] = (),
+                      background_weight: float = 1.0, depth_weight: float = 1.0, tracer: Tracer | None = None,
+                      chunk: int = 64, seed: int = 0, threads: int | None = None) -> RefineResult:
     """(a) Optimise the normalised parameter vectors (B, D) of ``images`` (B, C, H, W) through the frozen ``decoder``.
 
     Args:
@@ -229,6 +233,8 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
             keep their initial values and are not in the prior.
         prior: the free columns in the prior (mask (D,) or slice; default all free ones),
             e.g. shape and expression only, leaving the pose to the image.
+        prior_center: ``"zero"`` (N(0, 1): the mean face) or ``"start"`` (centred on
+            ``init_params``: stay near the encoder's estimate unless the image says otherwise).
         lr_schedule: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
         depth_channels, background_weight, depth_weight: options of :func:`image_loss`.
         tracer: called with the vectors (B, D) at every step (e.g. :func:`vertex_tracer`).
@@ -241,6 +247,8 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         raise ValueError(f"init_params must be (B, D) with B = {len(images)} images, got {tuple(init.shape)}")
     columns = _columns(free, init.shape[1])
     in_prior = _prior_columns(prior, columns)
+    if prior_center not in PRIOR_CENTERS:
+        raise ValueError(f"prior_center must be one of {PRIOR_CENTERS}, got {prior_center!r}")
     start = time.perf_counter()
     with _deterministic(threads, seed), _frozen(decoder):
         delta = torch.zeros(len(init), int(columns.sum()), dtype=init.dtype, requires_grad=True)
@@ -252,6 +260,7 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
 
         vectors, trace = _descend([delta], vectors_of, decoder, images, in_prior, steps=steps, lr=lr,
                                   prior_weight=prior_weight, tracer=tracer, chunk=chunk, lr_schedule=lr_schedule,
+                                  center=init if prior_center == "start" else None,
                                   loss_options={"depth_channels": depth_channels,
                                                 "background_weight": background_weight,
                                                 "depth_weight": depth_weight})

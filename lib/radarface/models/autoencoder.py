@@ -305,7 +305,7 @@ def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.
         start = np.concatenate([train.predict(ae.encoder, images).numpy(), given.double().numpy()], 1)
     free = np.arange(start.shape[1]) < start.shape[1] - given.shape[1]
     return refine.refine_parameters(ae.renderer, images, torch.as_tensor(start, dtype=torch.float32), free=free,
-                                    **options)
+                                    prior_center=str(cfg["tta_prior_center"]), **options)
 
 
 def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
