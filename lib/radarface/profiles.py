@@ -149,6 +149,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Amplitude, 100 steps: prior 0.0005 -> 2.927 (still falling), 0.001 -> 2.939. (a) started
         # from (b)'s prediction instead of the autoencoder's ends where it does (2.978 against
         # 2.954 mm on 300 images), and through the 40-epoch decoder it is worse (3.005 against 2.874).
+        # No better than 2.831 at depth weight 0.3, prior 0.0005, 100 steps (2026-12-02): the prior
+        # without the pose (tta_prior_pose=False) 2.844; a cosine learning rate 2.853; both 2.858;
+        # the prior centred on the start (tta_prior_center='start') at weight 0.002 2.942.
         "tta_steps": 90,
         "tta_lr": 0.1,
         "tta_prior_weight": 5e-4,
