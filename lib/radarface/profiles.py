@@ -110,6 +110,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         # depth centred (notebook 04), measured 2026-12-02 with 1 thread each: amplitude 4.16 mm
         # (0.74 ×, best epoch 15), depth 4.55 mm (0.81 ×, best epoch 16). The networks still
         # overfit (training loss 0.10 against 0.43 on validation at epoch 15).
+        # One extra sample per dataset sample drawn by the learned renderer (encoder_rendered,
+        # measured 2026-12-02, both channels, 2 threads, 2,443 s): validation loss 0.237 against
+        # 0.334, test vertex distance 3.26 mm against 3.94 (0.58 × against 0.70 × the mean face).
+        # Amplitude and depth (1 thread each, side by side, ~4,950 s each): 3.29 mm against 4.16
+        # (0.58 ×), 4.27 mm against 4.55 (0.76 ×).
+        # Two extra samples per sample were no better (validation loss 0.261 against 0.262 at
+        # epoch 11 of 20, 164 s per epoch against 122; stopped there).
+        "encoder_rendered": 1.0,
         "encoder_epochs": 20,
         "encoder_loss": "vertices",
         "encoder_select": "val_loss",
