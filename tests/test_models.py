@@ -266,3 +266,63 @@ def test_center_depth_changes_only_what_the_face_networks_see():
         assert not torch.allclose(plain(x)[:, :17], plain(shifted)[:, :17])
     with pytest.raises(ValueError, match="center_depth must be a channel index"):
         Encoder(1, 32, 10, 7, backbone="tiny", center_depth=1)
+
+
+def test_ensemble_averages_its_members_and_keeps_their_layout():
+    from radarface.models import EncoderEnsemble
+
+    torch.manual_seed(0)
+    members = [Encoder(2, 32, 10, 7, backbone="tiny").eval() for _ in range(3)]
+    ens = EncoderEnsemble(members).eval()
+    x = torch.rand(4, 2, 32, 32)
+    with torch.no_grad():
+        expected = sum(m(x) for m in members) / 3
+        assert torch.allclose(ens(x), expected, atol=1e-6)
+        assert not torch.allclose(members[0](x), members[1](x))
+    assert ens.slices == SLICES and ens.n_outputs == 23 and ens.in_channels == 2
+    with pytest.raises(ValueError, match="share input channels"):
+        EncoderEnsemble([Encoder(2, 32, 10, 7, backbone="tiny"), Encoder(1, 32, 10, 7, backbone="tiny")])
+    with pytest.raises(ValueError, match="at least one"):
+        EncoderEnsemble([])
+
+
+@pytest.mark.parametrize("bad", [0, 11, 1.5, True, "2"])
+def test_ensemble_size_is_checked(bad):
+    from radarface.models.encoder import ensemble_size
+
+    with pytest.raises(ValueError, match="encoder_ensemble"):
+        ensemble_size(profiles.resolve("smoke", encoder_ensemble=bad))
+
+
+def test_ensemble_members_are_the_single_runs_of_consecutive_seeds():
+    from radarface.models.encoder import member_config
+
+    cfg = profiles.resolve("smoke", encoder_ensemble=2)
+    name = encoder_run_name(cfg, "both", "/x/s.h5")
+    assert name.startswith("encoder_both_ensemble2_")
+    assert encoder_run_name(member_config(cfg, 0), "both", "/x/s.h5") == encoder_run_name(
+        profiles.resolve("smoke"), "both", "/x/s.h5")
+    assert encoder_run_name(member_config(cfg, 1), "both", "/x/s.h5") == encoder_run_name(
+        profiles.resolve("smoke", seed=1), "both", "/x/s.h5")
+    assert name != encoder_run_name(profiles.resolve("smoke", encoder_ensemble=3), "both", "/x/s.h5")
+    assert name != encoder_run_name(dict(cfg, encoder_epochs=3), "both", "/x/s.h5")
+
+
+def test_fit_encoder_ensemble_reuses_the_single_run_as_its_first_member(tmp_path, monkeypatch):
+    from radarface import train
+    from radarface.models import EncoderEnsemble
+    from radarface.models.encoder import encoder_data, fit_encoder
+
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    cfg = profiles.resolve("smoke", encoder_epochs=1)
+    data = encoder_data(cfg, "amplitude")
+    single, fit1 = fit_encoder(cfg, data, progress=False)
+    ens, fit2 = fit_encoder(dict(cfg, encoder_ensemble=2), data, progress=False)
+    assert isinstance(ens, EncoderEnsemble) and len(ens.members) == 2 and not ens.training
+    assert [f.trained for f in fit2.members] == [0, 1] and fit2.trained == 1
+    assert fit2.members[0].checkpoint == fit1.checkpoint != fit2.members[1].checkpoint
+    x = data["val"].tensors()[0][:4]
+    with torch.no_grad():
+        assert torch.equal(ens.members[0](x), single(x))
+        assert not torch.allclose(ens.members[1](x), single(x))
+        assert torch.allclose(ens(x), (single(x) + ens.members[1](x)) / 2, atol=1e-6)

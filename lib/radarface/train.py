@@ -224,6 +224,7 @@ class FitResult:
     seconds: float = 0.0
     fingerprint: dict[str, Any] = field(default_factory=dict)
     best_epoch: int | None = None  # with ``select``: the epoch (1-based) whose weights the model holds
+    members: list[FitResult] = field(default_factory=list)  # an ensemble's runs, one per member (this is the first)
 
     @property
     def held_epoch(self) -> int:

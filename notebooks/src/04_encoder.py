@@ -28,7 +28,9 @@
 # raw image); `encoder_augment` and `encoder_weight_decay` regularise; `encoder_rendered`
 # adds to every training batch extra faces drawn fresh from the sampling prior and
 # rendered by the learned renderer of notebook 05 (trained first if missing), so the
-# encoder sees more faces than the dataset holds (`radarface.models.rendered`). The `cpu`
+# encoder sees more faces than the dataset holds (`radarface.models.rendered`);
+# `encoder_ensemble` trains that many encoders from consecutive seeds and averages their
+# predictions (`radarface.models.EncoderEnsemble`). The `cpu`
 # profile's choices and the measurements behind them are in `radarface/profiles.py`.
 
 # %% tags=["parameters"]
@@ -45,6 +47,7 @@ augment = None  # None: the profile's; False: none; True (defaults) or a dict of
 weight_decay = None
 center_depth = None  # None: the profile's; True: shape/expression networks see depth minus the face's mean
 rendered = None  # None: the profile's; extra decoder-rendered samples per dataset sample (0: none)
+ensemble = None  # None: the profile's; encoders (seeds seed, seed + 1, ...) whose predictions are averaged
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,7 +65,7 @@ from radarface.train import predict
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
                        encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth,
-                       encoder_rendered=rendered)
+                       encoder_rendered=rendered, encoder_ensemble=ensemble)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]
@@ -92,18 +95,22 @@ encoder, fit = fit_encoder(cfg, data)
 print(f"dataset {data['train'].path.name}")
 print(f"backbone {cfg['encoder_backbone']}: {count_parameters(encoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['encoder_batch']}, {fit.threads} threads")
-print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "
-      f"reused {fit.resumed_from} from {fit.checkpoint.name}")
-print(f"loss: {cfg['encoder_loss']}; weights of epoch "
-      f"{fit.best_epoch or len(fit.history['epoch'])} ({cfg['encoder_select'] or 'the last'})")
+for member in fit.members or [fit]:
+    print(f"trained {member.trained} epochs now ({member.seconds_per_epoch:.1f} s each), "
+          f"reused {member.resumed_from} from {member.checkpoint.name}; weights of epoch {member.held_epoch}")
+print(f"loss: {cfg['encoder_loss']}; kept epoch: {cfg['encoder_select'] or 'the last'}")
+if fit.members:
+    print(f"an ensemble of {len(fit.members)} encoders (seeds {cfg['seed']}…{cfg['seed'] + len(fit.members) - 1}), "
+          "their predictions averaged")
 if cfg["encoder_rendered"]:
     print(f"plus {cfg['encoder_rendered']:g} decoder-rendered samples per dataset sample in every training batch")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-plot_history(fit.history, ax=axes[0], title="parameter loss (all targets)")
+member = " (first member of the ensemble)" if fit.members else ""
+plot_history(fit.history, ax=axes[0], title="parameter loss (all targets)" + member)
 plot_history(fit.history, [f"val_{g}" for g in ("shape", "expression", "pose")], ax=axes[1],
-             title="validation error per group")
+             title="validation error per group" + member)
 save(fig, f"04_learning_curves_{inputs}");
 
 # %% [markdown]

@@ -25,6 +25,7 @@ expression change; the pose network sees the raw images.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,46 @@ class Encoder(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, image_size={self.image_size}, backbone={self.backbone!r}, "
                 f"sizes={self.sizes}, center_depth={self.center_depth}")
+
+
+class EncoderEnsemble(nn.Module):
+    """Several encoders of one output layout (trained from different seeds): images -> their mean prediction (B, D).
+
+    Averaging encoders whose errors are partly independent lowers the error of the mean
+    below each member's (the bounded shape and expression outputs stay within ±3).
+
+    >>> ens = EncoderEnsemble([Encoder(1, 32, 10, 7, backbone="tiny") for _ in range(2)])
+    >>> ens(torch.zeros(3, 1, 32, 32)).shape, ens.n_outputs
+    (torch.Size([3, 23]), 23)
+    """
+
+    def __init__(self, members: list[Encoder]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one encoder")
+        layouts = {(m.in_channels, m.n_outputs) for m in members}
+        if len(layouts) != 1:
+            raise ValueError(f"ensemble members must share input channels and outputs, got {sorted(layouts)}")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def in_channels(self) -> int:
+        """Image channels C the members read."""
+        return self.members[0].in_channels
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        """Columns of each group in the output (the members')."""
+        return self.members[0].slices
+
+    @property
+    def n_outputs(self) -> int:
+        """Length D of the output vector."""
+        return self.members[0].n_outputs
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The members' mean normalised targets (B, D) from images (B, C, H, W)."""
+        return torch.stack([member(images) for member in self.members]).mean(dim=0)
 
 
 def centred_depth(images: torch.Tensor, channel: int) -> torch.Tensor:
@@ -246,6 +287,19 @@ def rendered_share(cfg: dict[str, Any]) -> float:
     return float(share)
 
 
+def ensemble_size(cfg: dict[str, Any]) -> int:
+    """The profile's ``encoder_ensemble``: how many encoders (seeds ``seed``, ``seed + 1``, ...) are averaged."""
+    size = cfg.get("encoder_ensemble", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10:
+        raise ValueError(f"encoder_ensemble must be an integer in [1, 10] (encoders averaged), got {size!r}")
+    return size
+
+
+def member_config(cfg: dict[str, Any], index: int) -> dict[str, Any]:
+    """The settings of ensemble member ``index``: the profile's, seeded ``seed + index``, as a single encoder."""
+    return dict(cfg, seed=int(cfg["seed"]) + index, encoder_ensemble=1)
+
+
 def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
                   image_size: int | None = None, fields: tuple[str, ...] | None = None) -> Encoder:
     """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by ``cfg["seed"]``.
@@ -278,9 +332,17 @@ def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset
 
 
 def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path) -> str:
-    """Checkpoint name ``encoder_<inputs>_<hash8>``, the hash over every setting that changes the trained weights."""
+    """Checkpoint name ``encoder_<inputs>_<hash8>``, the hash over every setting that changes the trained weights.
+
+    An ensemble (``encoder_ensemble`` > 1) is named ``encoder_<inputs>_ensemble<k>_<hash8>``
+    over its members' names; each member has its own checkpoint.
+    """
     from radarface.train import run_name
 
+    size = ensemble_size(cfg)
+    if size > 1:
+        members = [encoder_run_name(member_config(cfg, i), inputs, dataset_path) for i in range(size)]
+        return run_name(f"encoder_{inputs}_ensemble{size}", members=members)
     keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "encoder_loss",
             "encoder_augment", "encoder_weight_decay", "encoder_select", "seed")
     if cfg.get("encoder_center_depth") and inputs != "amplitude":
@@ -305,7 +367,7 @@ def _augment_settings(augment: Any) -> dict[str, float] | None:
 
 
 def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progress: bool = True,
-                **fit_options: Any) -> tuple[Encoder, FitResult]:
+                **fit_options: Any) -> tuple[Encoder | EncoderEnsemble, FitResult]:
     """Build the profile's encoder and train it (or resume / reuse its checkpoint) on :func:`encoder_data` splits.
 
     Schedule from ``cfg``: ``encoder_epochs``, ``encoder_batch``, ``encoder_lr`` (a number or
@@ -315,9 +377,19 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     epoch's weights; ``encoder_rendered`` > 0 trains (or loads) the learned renderer first.
     Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
     Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
+    With ``encoder_ensemble`` = k > 1: an :class:`EncoderEnsemble` of k encoders trained one
+    after the other (seeds ``seed`` ... ``seed + k - 1``, each checkpointed on its own), and the
+    first member's result with every member's in ``members`` (seconds and epochs summed).
     """
     from radarface import train
 
+    size = ensemble_size(cfg)
+    if size > 1:
+        runs = [fit_encoder(member_config(cfg, i), data, progress=progress, **fit_options) for i in range(size)]
+        fits = [fit for _, fit in runs]
+        result = replace(fits[0], members=fits, seconds=sum(f.seconds for f in fits),
+                         trained=sum(f.trained for f in fits))
+        return EncoderEnsemble([model for model, _ in runs]).eval(), result
     train_ds = data["train"]
     model = build_encoder(cfg, train_ds.channels, train_ds.slices, image_size=train_ds.image_shape[0],
                           fields=tuple(train_ds.fields))
