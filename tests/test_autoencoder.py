@@ -150,7 +150,8 @@ def test_write_comparison_goes_to_the_profiles_results(tmp_path, monkeypatch):
     path = ae.write_comparison(ae.comparison_table({"both": _rows()}), "smoke", inputs=["both"])
     assert path == tmp_path / "smoke" / "results" / "table.json"
     saved = json.loads(path.read_text())
-    assert saved["profile"] == "smoke" and len(saved["rows"]) == 10 and saved["inputs"] == ["both"]
+    # the baselines, the paper's six rows (ours for one input), our three test-time rows
+    assert saved["profile"] == "smoke" and len(saved["rows"]) == 11 and saved["inputs"] == ["both"]
     assert np.isclose(saved["rows"][0]["ours_ratio"], 1.0)
 
 
@@ -196,3 +197,39 @@ def test_prior_mask_leaves_pose_out_only_when_asked():
     mask = ae.prior_mask(profiles.resolve("smoke", tta_prior_pose=False), 20)
     n_face = cfg["n_shape"] + cfg["n_expression"]
     assert mask.shape == (20,) and mask[:n_face].all() and not mask[n_face:].any()
+
+
+def test_blend_command_spans_the_autoencoder_and_refinement_a(capsys):
+    from radarface import facemodel, refine
+    from radarface.models.decoder import decoder_data, fit_decoder
+
+    cfg = profiles.resolve("smoke")
+    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"), progress=False)
+    curve = ae.tune_blend(cfg, "both", decoder, face, decoder_checkpoint=fit.checkpoint, weights=[0.0, 1.0],
+                          n_images=4, progress=False)
+    traces = ae.tune_refinement(cfg, "both", decoder, face, decoder_checkpoint=fit.checkpoint, lrs=[cfg["tta_lr"]],
+                                steps=cfg["tta_steps"], n_images=4, progress=False)
+    trace = traces[float(cfg["tta_lr"])]
+    assert curve[0.0] == pytest.approx(trace["vertex_mm"][0])  # weight 0: the autoencoder's own prediction
+    assert curve[1.0] == pytest.approx(trace["vertex_mm"][-1])  # weight 1: (a) after its last step
+    assert refine.main(["blend", "--profile", "smoke", "--weights", "0,0.5,1", "--images", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "weight 0.5:" in out and "best: weight" in out
+    assert refine.main(["blend", "--profile", "smoke", "--weights", "0.5,2"]) == 2
+    assert "weights in [0, 1]" in capsys.readouterr().err
+
+
+def test_predict_methods_blends_refinement_a_with_the_autoencoder():
+    from radarface import refine
+    from radarface.models.decoder import decoder_data, fit_decoder
+
+    cfg = profiles.resolve("smoke", tta_blend=0.25)
+    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"), progress=False)
+    nets = ae.trained_networks(cfg, "amplitude", decoder, decoder_checkpoint=fit.checkpoint, progress=False)
+    images, targets = nets.data["val"].tensors()
+    n_enc = nets.autoencoder.n_encoded
+    preds, _, _ = ae.predict_methods(cfg, "amplitude", nets, images[:3], targets[:3, n_enc:])
+    assert list(preds) == list(ae.METHODS)
+    np.testing.assert_allclose(preds[ae.BLENDED], 0.75 * preds["autoencoder"] + 0.25 * preds[ae.METHODS[2]])
+    assert not np.allclose(preds[ae.BLENDED], preds[ae.METHODS[2]])

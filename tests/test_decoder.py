@@ -198,3 +198,16 @@ def test_plot_helpers_draw_headless_and_check_their_inputs():
     assert dplots.plot_refinement_images(images, {"x": images}, [0, 2], ("amplitude", "depth")).shape == (2, 4)
     assert len(dplots.plot_timings({"learned": 1e-3, "physics": 80.0}, ax=plt.figure().gca()).patches) == 2
     plt.close("all")
+
+
+def test_plot_blend_curve_marks_the_chosen_weight():
+    import matplotlib.pyplot as plt
+
+    from radarface.plots import decoder as dplots
+
+    ax = dplots.plot_blend_curve({0.0: 3.3, 0.5: 2.7, 1.0: 2.9}, 0.7, ax=plt.figure().gca())
+    assert list(ax.lines[0].get_xdata()) == [0.0, 0.5, 1.0] and list(ax.lines[0].get_ydata()) == [3.3, 2.7, 2.9]
+    assert ax.lines[1].get_xdata()[0] == 0.7
+    with pytest.raises(ValueError, match="curve is empty"):
+        dplots.plot_blend_curve({})
+    plt.close("all")

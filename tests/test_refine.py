@@ -256,3 +256,16 @@ def test_refine_errors_name_what_was_got():
     with pytest.raises(ValueError, match=r"given must be \(B, R\) with B = 2"):
         refine.finetune_encoder(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), decoder, images, steps=1,
                                 given=torch.zeros(3, 2))
+
+
+def test_blend_is_the_weighted_mean_of_start_and_refined():
+    rng = np.random.default_rng(0)
+    start, refined = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(refine.blend(start, refined, 0.0), start)
+    np.testing.assert_array_equal(refine.blend(start, refined, 1.0), refined)
+    np.testing.assert_allclose(refine.blend(start, refined, 0.3), start + 0.3 * (refined - start))
+    with pytest.raises(ValueError, match="same shape"):
+        refine.blend(start, refined[:, :3], 0.5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+            refine.blend(start, refined, bad)

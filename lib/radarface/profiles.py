@@ -75,6 +75,9 @@ _COMMON: dict[str, Any] = {
     "tta_prior_center": "zero",  # (a): "zero" (N(0, 1)) or "start" (N(encoder's estimate, 1))
     "tta_prior_pose": True,  # False: the prior covers shape and expression only; the images fix the pose
     "tta_lr_schedule": "constant",  # or "cosine": tta_lr / tta_encoder_lr down to 0 over the steps
+    # the blended row: tta_blend × (a)'s parameters + (1 − tta_blend) × the autoencoder's (beyond
+    # the paper; 0.5 is the plain mean of the two estimates)
+    "tta_blend": 0.5,
     # closing the domain gap (notebook 07): the trained encoder, gap_epochs more at gap_lr with
     # image randomisation (radarface.augment.Augment fields; {} = its defaults) and without
     "gap_epochs": 10,

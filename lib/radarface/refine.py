@@ -330,6 +330,21 @@ def _prior_columns(prior: Sequence[bool] | torch.Tensor | slice | None, free: to
     return out
 
 
+def blend(start: np.ndarray, refined: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` × ``refined`` + (1 − ``weight``) × ``start``: normalised vectors (N, D), same layout.
+
+    The refined parameters err where the learned renderer does, the start (the encoder's
+    estimate) where the encoder does; the two errors are partly independent, so a weighted
+    mean of the estimates can be closer to the truth than either.
+    """
+    start, refined = np.asarray(start, dtype=np.float64), np.asarray(refined, dtype=np.float64)
+    if start.shape != refined.shape:
+        raise ValueError(f"start {start.shape} and refined {refined.shape} must have the same shape")
+    if not 0.0 <= float(weight) <= 1.0:
+        raise ValueError(f"the blend weight must be in [0, 1] (1 = the refined parameters), got {weight!r}")
+    return float(weight) * refined + (1.0 - float(weight)) * start
+
+
 # ------------------------------------------------------------ command line
 def _tune(args) -> int:
     from radarface import facemodel, profiles
@@ -357,8 +372,28 @@ def _tune(args) -> int:
     return 0
 
 
+def _blend(args) -> int:
+    from radarface import facemodel, profiles
+    from radarface.models.autoencoder import tune_blend
+    from radarface.models.decoder import decoder_data, fit_decoder
+    from radarface.run import parse_settings
+
+    cfg = profiles.resolve(args.profile, **parse_settings(args.set))
+    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+    weights = [float(x) for x in args.weights.split(",")]
+    curve = tune_blend(cfg, args.inputs, decoder, face, decoder_checkpoint=fit.checkpoint, weights=weights,
+                       n_images=args.images)
+    print(f"(a) blended with its start, {args.inputs}, first {args.images} validation images: vertex distance (mm)")
+    for w, mm in curve.items():
+        print(f"weight {w:g}: {mm:.3f}")
+    best = min(curve, key=curve.get)
+    print(f"best: weight {best:g}, {curve[best]:.3f} mm")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m radarface.refine tune``: compare test-time learning rates on validation images; exit code."""
+    """``python -m radarface.refine tune|blend``: choose test-time settings on validation images; exit code."""
     import argparse
     import sys
 
@@ -375,6 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--images", type=int, default=200, help="the first N validation images")
     tune.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a profile setting")
     tune.set_defaults(run=_tune)
+    mix = sub.add_parser("blend", help="vertex distance of (a) blended with its start, per weight, on validation images")
+    mix.add_argument("--profile", default="cpu", choices=profiles.names())
+    mix.add_argument("--inputs", default="both", choices=("amplitude", "depth", "both"))
+    mix.add_argument("--weights", default="0,0.5,0.6,0.7,0.8,0.9,1", help="comma-separated weights of (a), in [0, 1]")
+    mix.add_argument("--images", type=int, default=200, help="the first N validation images")
+    mix.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a profile setting")
+    mix.set_defaults(run=_blend)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -25,6 +25,13 @@
 # at every step. With both channels, `tta_depth_weight` sets the depth image's weight
 # against the amplitude image's: the learned renderer misses depth about three times as
 # much as amplitude (notebook 05), and a channel it explains worse should count less.
+#
+# Beyond the paper, one more row: **(a), blended**, the weighted mean
+# `tta_blend` × (a)'s parameters + (1 − `tta_blend`) × the autoencoder's prediction
+# (`radarface.refine.blend`). The refined parameters err where the learned renderer does,
+# the autoencoder's where the encoder does; the two errors are partly independent, so a
+# mix of the two estimates can beat both. The weight is chosen on validation images
+# (`python -m radarface.refine blend`), never on the test split.
 # Last, the paper's table and ours side by side, each with the ratio of the vertex
 # distance to the mean-face baseline, which compares across face models.
 #
@@ -48,6 +55,7 @@ tta_encoder_batch = None  # (b): images per step; None: the profile's
 tta_encoder_steps = None  # (b): steps; None: the profile's
 prior_weight = None
 depth_weight = None  # weight of depth against amplitude in the test-time image loss; None: the profile's
+blend = None  # weight of (a) in the blended row, in [0, 1]; None: the profile's
 seed = None
 
 # %%
@@ -68,7 +76,7 @@ cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=bat
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
                        tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
                        tta_encoder_steps=tta_encoder_steps,
-                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, seed=seed)
+                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, tta_blend=blend, seed=seed)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
 run_inputs = [inputs] + ([i for i in CHANNELS if i != inputs] if every else [])
@@ -86,7 +94,7 @@ print(f"decoder {cfg['decoder_backbone']}: {len(decoder_fit.history['epoch'])} e
 # ## Encoder, autoencoder and test-time refinement for one input type
 # `evaluate_pipeline` loads (or trains) the encoder, copies it into the autoencoder and
 # trains that (checkpointed, keyed by its settings and the two networks it starts from),
-# then evaluates the four methods on the test split.
+# then evaluates the five methods on the test split.
 
 # %%
 result = evaluate_pipeline(cfg, inputs, decoder, face, decoder_checkpoint=decoder_fit.checkpoint)
@@ -123,7 +131,7 @@ print(f"validation parameter loss: encoder {enc_fit.held_value('val_loss'):.4f} 
       f"λ = {cfg['param_loss_weight']}")
 
 # %% [markdown]
-# ## Test metrics of the four methods
+# ## Test metrics of the five methods
 # Same columns as notebook 04 (`total (paper)` counts pose errors in units of the pose
 # limits, the paper's convention); the last column is the vertex distance ÷ the mean
 # face's.
@@ -150,6 +158,24 @@ for name, trace in result.traces.items():
     print(f"{name}: image loss {trace['image_loss'][0]:.4f} -> {trace['image_loss'][-1]:.4f}, "
           f"vertex distance {trace['vertex_mm'][0]:.2f} -> {trace['vertex_mm'][-1]:.2f} mm "
           f"over {int(trace['step'][-1])} steps")
+
+# %% [markdown]
+# ## Blending (a) with its start
+# The vertex distance on the test split for every weight of the refined parameters, from
+# the autoencoder's prediction (0) to (a) alone (1); the dotted line is the profile's
+# weight, chosen on validation images before this was drawn.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+curve = ae.blend_curve(face, result.true, result.predictions["autoencoder"], result.predictions[ae.METHODS[2]],
+                       result.test.denormalise, np.linspace(0.0, 1.0, 11))
+fig, ax = plt.subplots(figsize=(5.5, 3.4), constrained_layout=True)
+dplots.plot_blend_curve(curve, cfg["tta_blend"], ax=ax)
+save(fig, f"06_blend_{inputs}")
+best = min(curve, key=curve.get)
+print(f"test split: weight 0 {curve[0.0]:.2f} mm, weight 1 {curve[1.0]:.2f} mm, "
+      f"profile's weight {cfg['tta_blend']:g} {result.rows[ae.BLENDED]['vertex_mm']:.2f} mm, "
+      f"lowest {curve[best]:.2f} mm at {best:.1f}")
 
 # %% [markdown]
 # ## The other input types

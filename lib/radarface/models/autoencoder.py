@@ -30,7 +30,7 @@ the mean-face baseline.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,7 +204,9 @@ def fit_autoencoder(cfg: dict[str, Any], encoder: nn.Module, decoder: nn.Module,
 # --------------------------------------------------------------- evaluation
 #: Row names of :func:`evaluate_pipeline`, in table order (after the two baselines).
 METHODS: tuple[str, ...] = ("encoder", "autoencoder", "autoencoder + refined parameters (a)",
-                            "autoencoder + fine-tuned encoder (b)")
+                            "autoencoder + fine-tuned encoder (b)", "autoencoder + (a), blended")
+#: The row of (a) blended with its start (``tta_blend``; beyond the paper).
+BLENDED: str = METHODS[4]
 
 
 @dataclass
@@ -255,9 +257,10 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
 
     ``given`` (N, R): the decoder inputs the encoder does not predict (rendering parameters),
     appended to every prediction. Test-time settings from ``cfg`` (``tta_*``); ``tracer`` as
-    in :func:`radarface.refine.refine_parameters` (None: image loss only).
+    in :func:`radarface.refine.refine_parameters` (None: image loss only). :data:`BLENDED` is
+    ``tta_blend`` × (a) + (1 − ``tta_blend``) × the autoencoder's prediction (:func:`radarface.refine.blend`).
     """
-    from radarface import train
+    from radarface import refine, train
 
     ae = nets.autoencoder
     given = given.to(torch.float32)
@@ -269,6 +272,7 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
     finetuned = _test_time(cfg, inputs, ae, images, given, "b", float(cfg["tta_encoder_lr"]), encoder_steps(cfg),
                            tracer)
     preds[METHODS[2]], preds[METHODS[3]] = refined.params.double().numpy(), finetuned.params.double().numpy()
+    preds[BLENDED] = refine.blend(preds["autoencoder"], preds[METHODS[2]], float(cfg["tta_blend"]))
     return (preds, {METHODS[2]: refined.trace, METHODS[3]: finetuned.trace},
             {"a": refined.seconds, "b": finetuned.seconds})
 
@@ -332,6 +336,41 @@ def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, 
     return {float(lr): _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], method, float(lr),
                                   int(steps), tracer).trace
             for lr in tqdm(lrs, desc=f"test-time ({method}) learning rates", disable=not progress)}
+
+
+def tune_blend(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
+               weights: Sequence[float], n_images: int = 200, progress: bool = True) -> dict[float, float]:
+    """Vertex distance (mm) of (a) blended with its start at each of ``weights``, on the first ``n_images`` validation images.
+
+    For choosing ``tta_blend`` without the test split: (a) runs once with the profile's
+    settings from the profile's autoencoder (trained if missing); weight 1 is (a) itself,
+    0 the autoencoder's prediction.
+    """
+    from radarface import train
+
+    if not weights or any(not 0.0 <= float(w) <= 1.0 for w in weights) or int(n_images) < 1:
+        raise ValueError(f"need weights in [0, 1] and n_images >= 1; got {weights}, {n_images}")
+    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint, progress=progress)
+    val = nets.data["val"]
+    images, true_t = val.tensors()
+    images, true_t = images[:n_images], true_t[:n_images]
+    n_enc = nets.autoencoder.n_encoded or nets.autoencoder.n_params
+    start = np.concatenate([train.predict(nets.autoencoder.encoder, images).numpy(),
+                            true_t[:, n_enc:].double().numpy()], 1)
+    refined = _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], "a", float(cfg["tta_lr"]),
+                         int(cfg["tta_steps"]), None, start=start).params.double().numpy()
+    return blend_curve(face, true_t.numpy().astype(np.float64), start, refined, val.denormalise, weights)
+
+
+def blend_curve(face, true: np.ndarray, start: np.ndarray, refined: np.ndarray,
+                denormalise: Callable[[np.ndarray], dict[str, np.ndarray]], weights: Sequence[float]
+                ) -> dict[float, float]:
+    """Vertex distance (mm) of :func:`radarface.refine.blend` (``start``, ``refined``) per weight; vectors (N, D) normalised."""
+    from radarface import metrics, refine
+
+    true_params = denormalise(true)
+    return {float(w): metrics.vertex_distance(face, true_params, denormalise(refine.blend(start, refined, float(w))))
+            for w in weights}
 
 
 def best_refinement(traces: dict[float, dict[str, list[float]]]) -> tuple[float, int, float]:

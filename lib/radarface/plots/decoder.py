@@ -115,6 +115,22 @@ def plot_refinement_traces(traces: dict[str, dict[str, list[float]]], key: str =
     return ax
 
 
+def plot_blend_curve(curve: dict[float, float], chosen: float | None = None, *, ax: Axes | None = None) -> Axes:
+    """Vertex distance (mm) against the weight of the refined parameters in the blend (0: the start, 1: (a))."""
+    if not curve:
+        raise ValueError("curve is empty: give at least one weight -> vertex distance")
+    ax = ax or plt.gca()
+    weights = sorted(curve)
+    ax.plot(weights, [curve[w] for w in weights], marker="o", ms=3)
+    if chosen is not None:
+        ax.axvline(chosen, color="k", ls=":", lw=1, label=f"profile's weight {chosen:g} (chosen on validation)")
+        ax.legend(fontsize=7)
+    ax.set_xlabel("weight of the refined parameters (a)")
+    ax.set_ylabel("vertex distance (mm)")
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def plot_refinement_images(observed: np.ndarray, reconstructions: dict[str, np.ndarray], index: Sequence[int],
                            channel_names: Sequence[str], *, axes: np.ndarray | None = None) -> np.ndarray:
     """Rows = chosen images; columns: the observed image, then each reconstruction, per channel."""
