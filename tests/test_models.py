@@ -326,3 +326,16 @@ def test_fit_encoder_ensemble_reuses_the_single_run_as_its_first_member(tmp_path
         assert torch.equal(ens.members[0](x), single(x))
         assert not torch.allclose(ens.members[1](x), single(x))
         assert torch.allclose(ens(x), (single(x) + ens.members[1](x)) / 2, atol=1e-6)
+
+
+def test_validation_loss_is_what_training_logged_and_scores_an_ensemble(tmp_path, monkeypatch):
+    from radarface import train
+    from radarface.models.encoder import encoder_data, fit_encoder, validation_loss
+
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    cfg = profiles.resolve("smoke", encoder_epochs=1, encoder_ensemble=2)
+    data = encoder_data(cfg, "amplitude")
+    ens, fit = fit_encoder(cfg, data, progress=False)
+    for member, member_fit in zip(ens.members, fit.members):
+        assert validation_loss(cfg, member, data["val"]) == pytest.approx(member_fit.held_value("val_loss"), rel=1e-5)
+    assert validation_loss(cfg, ens, data["val"]) not in [pytest.approx(f.held_value("val_loss")) for f in fit.members]

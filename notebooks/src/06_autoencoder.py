@@ -64,7 +64,8 @@ import numpy as np
 
 from radarface import facemodel, metrics, profiles
 from radarface.models import autoencoder as ae
-from radarface.models import decoder_data, evaluate_pipeline, fit_decoder
+from radarface.models import decoder_data, encoder_data, evaluate_pipeline, fit_decoder
+from radarface.models.encoder import validation_loss
 from radarface.models.decoder import CHANNELS, decoder_render_fn
 from radarface.plots import save
 from radarface.plots import decoder as dplots
@@ -115,18 +116,18 @@ print(f"test-time: (a) {cfg['tta_steps']} steps at lr {cfg['tta_lr']}; (b) {ae.e
 # was measured).
 
 # %%
-enc_fit = result.fits["encoder"]
+enc_val = validation_loss(cfg, result.encoder, encoder_data(cfg, inputs)["val"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
 plot_history(fit.history, ax=axes[0], title="autoencoder loss (image + λ·parameters)")
 plot_history(fit.history, ["train_image", "val_image", "train_param", "val_param"], ax=axes[1],
              title="its two terms")
-axes[1].axhline(enc_fit.held_value("val_loss"), color="k", ls=":", lw=1, label="encoder, validation")
+axes[1].axhline(enc_val, color="k", ls=":", lw=1, label="encoder, validation")
 axes[1].legend(fontsize=8)
 save(fig, f"06_learning_curves_{inputs}");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"validation parameter loss: encoder {enc_fit.held_value('val_loss'):.4f} (epoch {enc_fit.held_epoch}), "
+print(f"validation parameter loss: encoder {enc_val:.4f}, "
       f"autoencoder {fit.held_value('val_param'):.4f} (epoch {fit.held_epoch} of {len(fit.history['epoch'])}), "
       f"λ = {cfg['param_loss_weight']}")
 

@@ -319,6 +319,17 @@ def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice
                        center_depth=center)
 
 
+def validation_loss(cfg: dict[str, Any], encoder: nn.Module, split: RadarFaceDataset) -> float:
+    """The profile's encoder loss (``encoder_loss``; no drawn samples, no augmentation) of ``encoder`` on ``split``, std².
+
+    What training logs as ``val_loss`` for a single encoder; for an :class:`EncoderEnsemble`
+    it is the loss of the averaged prediction.
+    """
+    from radarface.train import evaluate_loss
+
+    return float(evaluate_loss(encoder, parameter_loss(split.slices, face_metric(cfg)), split)["loss"])
+
+
 def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset]:
     """Train, val and test splits of the profile's dataset (generated if missing) for ``inputs``.
 
