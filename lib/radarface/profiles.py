@@ -166,6 +166,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         # No better than 2.831 at depth weight 0.3, prior 0.0005, 100 steps (2026-12-02): the prior
         # without the pose (tta_prior_pose=False) 2.844; a cosine learning rate 2.853; both 2.858;
         # the prior centred on the start (tta_prior_center='start') at weight 0.002 2.942.
+        # The blended row (tta_blend), measured 2026-12-02 on the first 200 validation images
+        # (python -m radarface.refine blend --profile cpu --inputs X): vertex distance at weights
+        # 0 / 0.5 / 0.6 / 0.65 / 0.7 / 0.8 / 1 of (a): both channels 3.270 / 2.689 / 2.657 / 2.653 /
+        # 2.657 / 2.690 / 2.847 mm; amplitude 3.343 / 2.799 / 2.763 / 2.756 / 2.756 / 2.778 / 2.911;
+        # depth 4.015 / 3.478 / 3.470 / 3.479 / 3.497 / 3.562 / 3.797.
+        "tta_blend": 0.65,
         "tta_steps": 90,
         "tta_lr": 0.1,
         "tta_prior_weight": 5e-4,
