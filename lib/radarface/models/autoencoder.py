@@ -266,7 +266,7 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
     given = given.to(torch.float32)
     full = lambda enc: np.concatenate([enc, given.double().numpy()], 1)  # noqa: E731
     preds = {"encoder": full(train.predict(nets.encoder, images).numpy()),
-             "autoencoder": full(train.predict(ae.encoder, images).numpy())}
+             "autoencoder": _prediction(ae, images, given)}
     refined = _test_time(cfg, inputs, ae, images, given, "a", float(cfg["tta_lr"]), int(cfg["tta_steps"]), tracer,
                          start=preds["autoencoder"])
     finetuned = _test_time(cfg, inputs, ae, images, given, "b", float(cfg["tta_encoder_lr"]), encoder_steps(cfg),
@@ -293,7 +293,7 @@ def prior_mask(cfg: dict[str, Any], n_encoded: int) -> np.ndarray | None:
 def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.Tensor, given: torch.Tensor,
                method: str, lr: float, steps: int, tracer, *, start: np.ndarray | None = None):
     """Test-time refinement (a) from ``start`` (N, D) (default: the autoencoder's prediction) or (b) of a copy of its encoder."""
-    from radarface import refine, train
+    from radarface import refine
 
     options = {"steps": steps, "lr": lr, "prior_weight": float(cfg["tta_prior_weight"]), "tracer": tracer,
                "depth_channels": depth_channels(inputs), "background_weight": float(cfg["decoder_background_weight"]),
@@ -306,10 +306,26 @@ def _test_time(cfg: dict[str, Any], inputs: str, ae: Autoencoder, images: torch.
                                        given=given if given.shape[1] else None,
                                        batch_size=None if batch is None else int(batch), **options)
     if start is None:
-        start = np.concatenate([train.predict(ae.encoder, images).numpy(), given.double().numpy()], 1)
+        start = _prediction(ae, images, given)
     free = np.arange(start.shape[1]) < start.shape[1] - given.shape[1]
     return refine.refine_parameters(ae.renderer, images, torch.as_tensor(start, dtype=torch.float32), free=free,
                                     prior_center=str(cfg["tta_prior_center"]), **options)
+
+
+def _validation_images(cfg: dict[str, Any], inputs: str, decoder: nn.Module, decoder_checkpoint: str | Path,
+                       n_images: int, progress: bool):
+    """The profile's networks for ``inputs``, the validation split, its first ``n_images`` images and targets, E."""
+    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint, progress=progress)
+    val = nets.data["val"]
+    images, true_t = val.tensors()
+    return nets, val, images[:n_images], true_t[:n_images], nets.autoencoder.n_encoded or nets.autoencoder.n_params
+
+
+def _prediction(ae: Autoencoder, images: torch.Tensor, given: torch.Tensor) -> np.ndarray:
+    """The autoencoder's normalised prediction (N, D) for ``images``: its encoder's output, then ``given`` (N, R)."""
+    from radarface import train
+
+    return np.concatenate([train.predict(ae.encoder, images).numpy(), given.double().numpy()], 1)
 
 
 def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
@@ -327,11 +343,7 @@ def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, 
         raise ValueError(f"method must be 'a' (parameters) or 'b' (encoder weights), got {method!r}")
     if not lrs or any(not float(lr) > 0 for lr in lrs) or int(steps) < 1 or int(n_images) < 1:
         raise ValueError(f"need learning rates > 0, steps >= 1 and n_images >= 1; got {lrs}, {steps}, {n_images}")
-    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint, progress=progress)
-    val = nets.data["val"]
-    images, true_t = val.tensors()
-    images, true_t = images[:n_images], true_t[:n_images]
-    n_enc = nets.autoencoder.n_encoded or nets.autoencoder.n_params
+    nets, val, images, true_t, n_enc = _validation_images(cfg, inputs, decoder, decoder_checkpoint, n_images, progress)
     tracer = refine.vertex_tracer(face, true_t.numpy().astype(np.float64), val.denormalise)
     return {float(lr): _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], method, float(lr),
                                   int(steps), tracer).trace
@@ -346,17 +358,10 @@ def tune_blend(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, de
     settings from the profile's autoencoder (trained if missing); weight 1 is (a) itself,
     0 the autoencoder's prediction.
     """
-    from radarface import train
-
     if not weights or any(not 0.0 <= float(w) <= 1.0 for w in weights) or int(n_images) < 1:
         raise ValueError(f"need weights in [0, 1] and n_images >= 1; got {weights}, {n_images}")
-    nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_checkpoint, progress=progress)
-    val = nets.data["val"]
-    images, true_t = val.tensors()
-    images, true_t = images[:n_images], true_t[:n_images]
-    n_enc = nets.autoencoder.n_encoded or nets.autoencoder.n_params
-    start = np.concatenate([train.predict(nets.autoencoder.encoder, images).numpy(),
-                            true_t[:, n_enc:].double().numpy()], 1)
+    nets, val, images, true_t, n_enc = _validation_images(cfg, inputs, decoder, decoder_checkpoint, n_images, progress)
+    start = _prediction(nets.autoencoder, images, true_t[:, n_enc:])
     refined = _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], "a", float(cfg["tta_lr"]),
                          int(cfg["tta_steps"]), None, start=start).params.double().numpy()
     return blend_curve(face, true_t.numpy().astype(np.float64), start, refined, val.denormalise, weights)
