@@ -30,8 +30,9 @@
 # `tta_blend` × (a)'s parameters + (1 − `tta_blend`) × the autoencoder's prediction
 # (`radarface.refine.blend`). The refined parameters err where the learned renderer does,
 # the autoencoder's where the encoder does; the two errors are partly independent, so a
-# mix of the two estimates can beat both. The weight is chosen on validation images
-# (`python -m radarface.refine blend`), never on the test split.
+# mix of the two estimates can beat both. The weight (profile key `tta_blend`) is chosen
+# on validation images (`python -m radarface.refine blend`), never on the test split; the
+# curve below shows every weight on the test split.
 # Last, the paper's table and ours side by side, each with the ratio of the vertex
 # distance to the mean-face baseline, which compares across face models.
 #
@@ -55,7 +56,6 @@ tta_encoder_batch = None  # (b): images per step; None: the profile's
 tta_encoder_steps = None  # (b): steps; None: the profile's
 prior_weight = None
 depth_weight = None  # weight of depth against amplitude in the test-time image loss; None: the profile's
-blend = None  # weight of (a) in the blended row, in [0, 1]; None: the profile's
 seed = None
 
 # %%
@@ -77,7 +77,7 @@ cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=bat
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
                        tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
                        tta_encoder_steps=tta_encoder_steps,
-                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, tta_blend=blend, seed=seed)
+                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, seed=seed)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
 run_inputs = [inputs] + ([i for i in CHANNELS if i != inputs] if every else [])
