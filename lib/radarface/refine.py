@@ -346,17 +346,24 @@ def blend(start: np.ndarray, refined: np.ndarray, weight: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------ command line
-def _tune(args) -> int:
+def _setup(args) -> tuple[dict[str, Any], Any, nn.Module, Any]:
+    """The command's profile (with ``--set`` overrides), face model, learned renderer and its checkpoint."""
     from radarface import facemodel, profiles
-    from radarface.models.autoencoder import best_refinement, tune_refinement
     from radarface.models.decoder import decoder_data, fit_decoder
     from radarface.run import parse_settings
 
     cfg = profiles.resolve(args.profile, **parse_settings(args.set))
     face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+    return cfg, face, decoder, fit.checkpoint
+
+
+def _tune(args) -> int:
+    from radarface.models.autoencoder import best_refinement, tune_refinement
+
+    cfg, face, decoder, checkpoint = _setup(args)
     lrs = [float(x) for x in args.lrs.split(",")]
-    traces = tune_refinement(cfg, args.inputs, decoder, face, decoder_checkpoint=fit.checkpoint, lrs=lrs,
+    traces = tune_refinement(cfg, args.inputs, decoder, face, decoder_checkpoint=checkpoint, lrs=lrs,
                              steps=args.steps, method=args.method, n_images=args.images)
     marks = sorted({0, args.steps // 4, args.steps // 2, 3 * args.steps // 4, args.steps})
     print(f"test-time ({args.method}), {args.inputs}, first {args.images} validation images: vertex distance (mm) "
@@ -373,16 +380,11 @@ def _tune(args) -> int:
 
 
 def _blend(args) -> int:
-    from radarface import facemodel, profiles
     from radarface.models.autoencoder import tune_blend
-    from radarface.models.decoder import decoder_data, fit_decoder
-    from radarface.run import parse_settings
 
-    cfg = profiles.resolve(args.profile, **parse_settings(args.set))
-    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+    cfg, face, decoder, checkpoint = _setup(args)
     weights = [float(x) for x in args.weights.split(",")]
-    curve = tune_blend(cfg, args.inputs, decoder, face, decoder_checkpoint=fit.checkpoint, weights=weights,
+    curve = tune_blend(cfg, args.inputs, decoder, face, decoder_checkpoint=checkpoint, weights=weights,
                        n_images=args.images)
     print(f"(a) blended with its start, {args.inputs}, first {args.images} validation images: vertex distance (mm)")
     for w, mm in curve.items():
