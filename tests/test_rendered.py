@@ -120,3 +120,16 @@ def test_fit_encoder_trains_its_renderer_first_and_differs_from_the_plain_run(tm
     assert any(p.name.startswith("decoder_both_") for p in tmp_path.iterdir())
     assert mixed.history["train_loss"] != plain.history["train_loss"]
     assert mixed.history["val_loss"] != plain.history["val_loss"]
+
+
+def test_ensemble_members_share_one_dataset_and_one_learned_renderer(tmp_path, monkeypatch):
+    from radarface.models.encoder import encoder_data, fit_encoder
+
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    cfg = profiles.resolve("smoke", encoder_epochs=1, decoder_epochs=1, encoder_rendered=1.0, encoder_ensemble=2)
+    data = encoder_data(cfg, "amplitude")
+    ens, fit = fit_encoder(cfg, data, progress=False)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert sum(n.startswith("decoder_both_") for n in names) == 1, names
+    assert sum(n.startswith("encoder_amplitude_") for n in names) == 2, names
+    assert fit.members[0].history["train_loss"] != fit.members[1].history["train_loss"]

@@ -43,8 +43,9 @@ _COMMON: dict[str, Any] = {
     # extra training samples per dataset sample, drawn from the sampling prior and rendered by the
     # learned renderer (radarface.models.rendered); 0 = none (the paper)
     "encoder_rendered": 0.0,
-    # encoders trained from seeds seed, seed + 1, ... whose predictions are averaged
-    # (radarface.models.EncoderEnsemble); 1 = a single encoder (the paper)
+    # encoders whose weights and batch order are seeded seed, seed + 1, ... (same data, same
+    # learned renderer), their predictions averaged (radarface.models.EncoderEnsemble); 1 = a
+    # single encoder (the paper)
     "encoder_ensemble": 1,
     "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)

@@ -288,7 +288,7 @@ def rendered_share(cfg: dict[str, Any]) -> float:
 
 
 def ensemble_size(cfg: dict[str, Any]) -> int:
-    """The profile's ``encoder_ensemble``: how many encoders (seeds ``seed``, ``seed + 1``, ...) are averaged."""
+    """The profile's ``encoder_ensemble``: how many encoders (weights seeded ``seed``, ``seed + 1``, ...) are averaged."""
     size = cfg.get("encoder_ensemble", 1)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10:
         raise ValueError(f"encoder_ensemble must be an integer in [1, 10] (encoders averaged), got {size!r}")
@@ -296,13 +296,22 @@ def ensemble_size(cfg: dict[str, Any]) -> int:
 
 
 def member_config(cfg: dict[str, Any], index: int) -> dict[str, Any]:
-    """The settings of ensemble member ``index``: the profile's, seeded ``seed + index``, as a single encoder."""
-    return dict(cfg, seed=int(cfg["seed"]) + index, encoder_ensemble=1)
+    """The settings of ensemble member ``index``: the profile's, as a single encoder trained from seed ``seed + index``.
+
+    Only the encoder's seed moves (:func:`encoder_seed`); the dataset and the learned
+    renderer stay those of ``seed``, so every member learns from the same data.
+    """
+    return dict(cfg, encoder_member=int(index), encoder_ensemble=1)
+
+
+def encoder_seed(cfg: dict[str, Any]) -> int:
+    """The seed of the encoder's weights and training order: ``seed`` + its ensemble member index (0 alone)."""
+    return int(cfg["seed"]) + int(cfg.get("encoder_member", 0))
 
 
 def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice], *,
                   image_size: int | None = None, fields: tuple[str, ...] | None = None) -> Encoder:
-    """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by ``cfg["seed"]``.
+    """The encoder of a resolved profile ``cfg`` for targets laid out as ``slices``, seeded by :func:`encoder_seed`.
 
     ``fields``: the image channels' names; with ``cfg["encoder_center_depth"]`` the one named
     ``depth`` is centred for the shape and expression networks.
@@ -313,7 +322,7 @@ def build_encoder(cfg: dict[str, Any], in_channels: int, slices: dict[str, slice
     center = None
     if cfg.get("encoder_center_depth") and fields is not None and "depth" in fields:
         center = tuple(fields).index("depth")
-    with seeded(cfg["seed"]):
+    with seeded(encoder_seed(cfg)):
         return Encoder(in_channels, int(image_size or cfg["image_size"]), sizes["shape"], sizes["expression"],
                        sizes.get("pose", 6), sizes.get("render", 0), backbone=cfg["encoder_backbone"],
                        center_depth=center)
@@ -359,6 +368,8 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
     if cfg.get("encoder_center_depth") and inputs != "amplitude":
         keys += ("encoder_center_depth",)
     parts = {k: cfg[k] for k in keys}
+    if cfg.get("encoder_member"):
+        parts["member"] = int(cfg["encoder_member"])
     parts["encoder_augment"] = _augment_settings(cfg.get("encoder_augment"))
     if rendered_share(cfg):
         from radarface.models.decoder import decoder_run_name
@@ -389,7 +400,8 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     Checkpoint: ``data/checkpoints/`` :func:`encoder_run_name` ``.pt``.
     Returns the trained encoder (eval mode) and the :class:`~radarface.train.FitResult`.
     With ``encoder_ensemble`` = k > 1: an :class:`EncoderEnsemble` of k encoders trained one
-    after the other (seeds ``seed`` ... ``seed + k - 1``, each checkpointed on its own), and the
+    after the other on the same data (:func:`member_config`: weights and batch order seeded
+    ``seed`` ... ``seed + k - 1``, each checkpointed on its own), and the
     first member's result with every member's in ``members`` (seconds and epochs summed).
     """
     from radarface import train
@@ -408,7 +420,7 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
     loss = encoder_loss(cfg, train_ds.slices, train_ds.fields, renderer=_renderer(cfg, train_ds.inputs, progress))
     result = train.fit(model, loss, train_ds, data.get("val"),
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
-                       checkpoint=checkpoint, seed=int(cfg["seed"]), threads=int(cfg["train_threads"]) or None,
+                       checkpoint=checkpoint, seed=encoder_seed(cfg), threads=int(cfg["train_threads"]) or None,
                        weight_decay=float(cfg["encoder_weight_decay"]), select=cfg["encoder_select"],
                        progress=progress, **fit_options)
     return model.eval(), result
