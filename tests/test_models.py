@@ -330,6 +330,27 @@ def test_fit_encoder_ensemble_reuses_the_single_run_as_its_first_member(tmp_path
         assert torch.allclose(ens(x), (single(x) + ens.members[1](x)) / 2, atol=1e-6)
 
 
+def test_member_rows_score_each_member_and_their_mean(tmp_path, monkeypatch):
+    from radarface import facemodel, metrics, train
+    from radarface.models.encoder import encoder_data, fit_encoder, member_rows
+
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    cfg = profiles.resolve("smoke", encoder_epochs=1, encoder_ensemble=2)
+    data = encoder_data(cfg, "amplitude")
+    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    ens, _ = fit_encoder(cfg, data, progress=False)
+    rows = member_rows(face, ens, data["val"])
+    assert list(rows) == ["member 0", "member 1", "ensemble"]
+    images, true = data["val"].tensors()
+    for name, model in (("member 1", ens.members[1]), ("ensemble", ens)):
+        with torch.no_grad():
+            expected = metrics.evaluate(face, true.numpy(), model(images).numpy(), data["val"].slices,
+                                        data["val"].denormalise)
+        assert rows[name]["vertex_mm"] == pytest.approx(expected["vertex_mm"], rel=1e-5)
+    assert rows["member 0"]["vertex_mm"] != rows["member 1"]["vertex_mm"]
+    assert member_rows(face, ens.members[0], data["val"]) == {}
+
+
 def test_validation_loss_is_what_training_logged_and_scores_an_ensemble(tmp_path, monkeypatch):
     from radarface import train
     from radarface.models.encoder import encoder_data, fit_encoder, validation_loss

@@ -55,7 +55,7 @@ import numpy as np
 
 from radarface import dataset, facemodel, metrics, profiles
 from radarface.dataset.stats import parameter_visibility
-from radarface.models import count_parameters, encoder_data, fit_encoder
+from radarface.models import count_parameters, encoder_data, fit_encoder, member_rows
 from radarface.plots import save
 from radarface.plots.results import (plot_cosine_matrix, plot_metric_bars, plot_pred_vs_true, plot_reconstructions,
                                      plot_visibility)
@@ -132,6 +132,20 @@ rows = metrics.evaluate_with_baselines(face, true.numpy(), pred, test.slices, te
                                        rng=np.random.default_rng(cfg["seed"]))
 print(metrics.format_table(rows))
 
+# %% [markdown]
+# ## An ensemble's members against their average
+# With `encoder_ensemble` > 1 each member was trained alone from its own seed (same data,
+# same learned renderer); their errors are partly independent, so the averaged
+# prediction is closer to the truth than either member.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+members = member_rows(face, encoder, test)
+if members:
+    print(metrics.format_table({"mean face": rows["mean face"], **members}))
+else:
+    print(f"a single encoder (encoder_ensemble = {cfg['encoder_ensemble']}): nothing to average")
+
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
 plot_metric_bars(rows, "vertex_mm", ax=axes[0], label="vertex distance (mm)")
@@ -196,7 +210,8 @@ results = {"profile": profile, "inputs": inputs, "backbone": cfg["encoder_backbo
            "seconds_per_epoch": float(np.mean(fit.history["seconds"])), "threads": fit.threads,
            "dataset": test.path.name, "checkpoint": fit.checkpoint.name, "history": fit.history,
            "loss": cfg["encoder_loss"], "select": cfg["encoder_select"], "best_epoch": fit.best_epoch,
-           "augment": cfg["encoder_augment"], "weight_decay": cfg["encoder_weight_decay"]}
+           "augment": cfg["encoder_augment"], "weight_decay": cfg["encoder_weight_decay"],
+           "ensemble": cfg["encoder_ensemble"], "members": members}
 print(metrics.write_results(results, profile, f"encoder_{inputs}"))
 
 # %%

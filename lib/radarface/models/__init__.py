@@ -8,10 +8,11 @@
 """
 
 from radarface.models.encoder import (BACKBONES, Encoder, EncoderEnsemble, build_encoder, count_parameters,
-                                      encoder_data, encoder_loss, encoder_run_name, fit_encoder, parameter_loss)
+                                      encoder_data, encoder_loss, encoder_run_name, fit_encoder, member_rows,
+                                      parameter_loss)
 
 __all__ = ["Encoder", "EncoderEnsemble", "BACKBONES", "build_encoder", "parameter_loss", "encoder_loss", "count_parameters",
-           "encoder_data", "encoder_run_name", "fit_encoder"]
+           "encoder_data", "encoder_run_name", "fit_encoder", "member_rows"]
 from radarface.models.decoder import (DECODER_BACKBONES, ImageLoss, LearnedRenderer, build_decoder, decoder_data,
                                       decoder_loss, decoder_run_name, fit_decoder, image_loss)
 from radarface.models.autoencoder import (Autoencoder, autoencoder_data, autoencoder_loss, comparison_table,

@@ -339,6 +339,23 @@ def validation_loss(cfg: dict[str, Any], encoder: nn.Module, split: RadarFaceDat
     return float(evaluate_loss(encoder, parameter_loss(split.slices, face_metric(cfg)), split)["loss"])
 
 
+def member_rows(face: Any, encoder: nn.Module, split: RadarFaceDataset) -> dict[str, dict[str, float]]:
+    """Results rows (:func:`radarface.metrics.evaluate`; errors in std², distances in mm) of each member and of the mean.
+
+    Rows ``member 0`` ... and ``ensemble`` for an :class:`EncoderEnsemble` on ``split``
+    (what averaging buys over each encoder alone); empty for a single encoder.
+    """
+    from radarface import metrics
+    from radarface.train import predict
+
+    if not isinstance(encoder, EncoderEnsemble):
+        return {}
+    images, true = split.tensors()
+    models = {f"member {i}": member for i, member in enumerate(encoder.members)} | {"ensemble": encoder}
+    return {name: metrics.evaluate(face, true.numpy(), predict(model, images).numpy(), split.slices, split.denormalise)
+            for name, model in models.items()}
+
+
 def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset]:
     """Train, val and test splits of the profile's dataset (generated if missing) for ``inputs``.
 
