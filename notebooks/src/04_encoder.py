@@ -211,7 +211,8 @@ results = {"profile": profile, "inputs": inputs, "backbone": cfg["encoder_backbo
            "dataset": test.path.name, "checkpoint": fit.checkpoint.name, "history": fit.history,
            "loss": cfg["encoder_loss"], "select": cfg["encoder_select"], "best_epoch": fit.best_epoch,
            "augment": cfg["encoder_augment"], "weight_decay": cfg["encoder_weight_decay"],
-           "ensemble": cfg["encoder_ensemble"], "members": members}
+           "ensemble": cfg["encoder_ensemble"], "members": members,
+           "member_checkpoints": [m.checkpoint.name for m in fit.members or [fit]]}
 print(metrics.write_results(results, profile, f"encoder_{inputs}"))
 
 # %%
