@@ -188,6 +188,9 @@ def test_select_keeps_the_best_epochs_weights_also_when_resumed_or_reused(tmp_pa
     reused = _model(seed=3)
     again = _fit(reused, checkpoint=path, **options)
     assert again.trained == 0 and again.best_epoch == best_epoch and _equal(reused, picked)
+    assert again.describe().startswith("loaded 6 epochs trained earlier (") and "nan" not in again.describe()
+    assert again.describe().endswith(f"run.pt; weights of epoch {best_epoch}")
+    assert result.describe().startswith("trained 6 epochs now (") and "resumed after 0" in result.describe()
     with pytest.raises(ValueError, match="select='val_nothing' is not a history key"):
         _fit(_model(), epochs=1, select="val_nothing")
 

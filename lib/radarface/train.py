@@ -242,6 +242,16 @@ class FitResult:
         """Mean wall time per epoch trained in this call (nan if none)."""
         return self.seconds / self.trained if self.trained else math.nan
 
+    def describe(self) -> str:
+        """One line: epochs trained now or loaded (with seconds per epoch), the checkpoint, the epoch whose weights are held."""
+        where = self.checkpoint.name if self.checkpoint else "no checkpoint"
+        if self.trained:
+            done = f"trained {self.trained} epochs now ({self.seconds_per_epoch:.1f} s each), resumed after {self.resumed_from}"
+        else:
+            earlier = self.history.get("seconds") or [math.nan]
+            done = f"loaded {self.resumed_from} epochs trained earlier ({sum(earlier) / len(earlier):.1f} s each)"
+        return f"{done}; {where}; weights of epoch {self.held_epoch}"
+
 
 def _mean_logs(total: dict[str, float], count: int) -> dict[str, float]:
     return {k: v / max(count, 1) for k, v in total.items()}

@@ -96,8 +96,7 @@ print(f"dataset {data['train'].path.name}")
 print(f"backbone {cfg['encoder_backbone']}: {count_parameters(encoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['encoder_batch']}, {fit.threads} threads")
 for member in fit.members or [fit]:
-    print(f"trained {member.trained} epochs now ({member.seconds_per_epoch:.1f} s each), "
-          f"reused {member.resumed_from} from {member.checkpoint.name}; weights of epoch {member.held_epoch}")
+    print(member.describe())
 print(f"loss: {cfg['encoder_loss']}; kept epoch: {cfg['encoder_select'] or 'the last'}")
 if fit.members:
     print(f"an ensemble of {len(fit.members)} encoders (seeds {cfg['seed']}…{cfg['seed'] + len(fit.members) - 1}), "
