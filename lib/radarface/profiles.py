@@ -128,7 +128,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         # Two encoders from seeds 0 and 1, their predictions averaged (measured 2026-12-02, both
         # channels, trained side by side with 1 thread each, 2,112 and 2,118 s): test vertex
         # distance 3.22 and 3.39 mm alone, 3.03 mm averaged (0.54 × the mean face); validation
-        # 3.27, 3.38 -> 3.05 mm.
+        # 3.27, 3.38 -> 3.05 mm. Amplitude 3.33, 3.32 -> 3.07 mm (0.55 ×); depth 4.12, 4.14 ->
+        # 3.78 mm (0.67 ×).
         "encoder_ensemble": 2,
         "encoder_epochs": 20,
         "encoder_loss": "vertices",

@@ -243,9 +243,9 @@ if profile != "smoke":  # the smoke profile trains for seconds: no claim to chec
 # distance `tz`). Below 1, one standard deviation of a face mode changes the image less
 # than the rendering conditions do; in our depth images (the range of each pixel's
 # amplitude peak, 13 mm range resolution) the face modes are weaker still. The encoders
-# follow the physics: on depth they learn the pose better (error 0.13 against 0.23 std²)
-# and shape and expression worse (0.92 and 0.87 against 0.73 and 0.58), 4.27 mm against
-# 3.29 mm (cpu profile, measured 2026-12-02). The paper's renderer and its depth processing are not public, so we cannot
+# follow the physics: on depth they learn the pose better (error 0.12 against 0.21 std²)
+# and shape and expression worse (0.80 and 0.71 against 0.64 and 0.52), 3.78 mm against
+# 3.07 mm (cpu profile, two encoders averaged, measured 2026-12-02). The paper's renderer and its depth processing are not public, so we cannot
 # say which step of theirs makes depth the better input. (The `smoke` profile's builtin
 # face at 32 px ranks the channels the other way round: the ranking belongs to the
 # face model and the imaging, not to radar as such.)
