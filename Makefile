@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make reproduce [PROFILE=smoke|cpu|paper]   run every notebook in order (default: cpu)
+#   make reproduce [PROFILE=smoke|cpu|paper]   run every notebook in order (default: cpu; resumable)
 #   make test                                  unit tests + notebook regression (nbval)
 PROFILE ?= cpu
 PYTHON ?= python3
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.radarface-installed
 # Kernels started by papermill and nbval must find the venv's python first.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install reproduce test test-fast notebooks bench clean-runs
+.PHONY: install reproduce test test-fast notebooks results bench clean-runs
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" tests lib/radarface
 
-# Rebuild the committed notebooks from notebooks/src and execute them at the smoke profile.
+# Rebuild the smoke-executed copies that nbval checks (tests/notebooks/) from notebooks/src.
 notebooks: $(STAMP)
-	$(PY) -m radarface.nbbuild notebooks/src/*.py
+	$(PY) -m radarface.run --profile smoke --out tests/notebooks --force --no-publish
+
+# Regenerate the README's results tables from the committed results/ files.
+results: $(STAMP)
+	$(PY) -m radarface.results readme
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

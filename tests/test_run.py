@@ -29,7 +29,7 @@ def test_parse_value_and_sweep():
 def test_every_parameter_of_every_notebook_can_be_set_by_papermill(notebook):
     # papermill skips a line it cannot parse (e.g. an "=" in the comment) and the runner then
     # refuses that parameter: compare with the names Python sees assigned in the cell
-    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    cell = next(c for c in run.load_notebook(notebook).cells if "parameters" in c.metadata.get("tags", []))
     assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
                 for t in node.targets if isinstance(t, ast.Name)}
     assert run.declared_parameters(notebook) == assigned
@@ -77,8 +77,76 @@ def test_runner_refuses_unknown_parameters_and_profiles(tmp_path):
 
 def test_main_exits_non_zero_on_failure(tmp_path, monkeypatch, capsys):
     _notebook(tmp_path / "01_bad.ipynb", "1/0")
-    monkeypatch.setattr(run, "NOTEBOOK_DIR", tmp_path)
+    monkeypatch.setattr(run, "SOURCE_DIR", tmp_path)
     monkeypatch.setenv("RADARFACE_RUNS", str(tmp_path / "runs"))
     assert run.main(["--profile", "smoke"]) == 1
     assert "01_bad.ipynb failed in cell" in capsys.readouterr().err
     assert (tmp_path / "runs" / "smoke" / "01_bad.ipynb").exists()
+
+
+def _counting_notebook(path, counter, params="profile = 'smoke'\nsize = 1"):
+    _notebook(path, f"with open({str(counter)!r}, 'a') as f:\n    f.write('x')\nprint({str(path.parent)!r})", params)
+
+
+def test_unchanged_notebooks_are_reused_and_changed_ones_rerun(tmp_path, capsys):
+    counter = tmp_path / "count"
+    _counting_notebook(tmp_path / "01_a.ipynb", counter)
+    _counting_notebook(tmp_path / "02_b.ipynb", counter)
+    out = tmp_path / "out"
+    run.run("smoke", out_dir=out, folder=tmp_path)
+    assert counter.read_text() == "xx"
+    run.run("smoke", out_dir=out, folder=tmp_path)
+    assert counter.read_text() == "xx", "an unchanged notebook was executed again"
+    assert capsys.readouterr().out.count("reused") == 2
+    run.run("smoke", params={"size": 2}, out_dir=out, folder=tmp_path)
+    assert counter.read_text() == "xxxx", "changed parameters must rerun the notebook and those after it"
+    run.run("smoke", params={"size": 2}, out_dir=out, folder=tmp_path, force=True)
+    assert counter.read_text() == "xxxxxx"
+
+
+def test_a_changed_upstream_notebook_reruns_those_after_it(tmp_path):
+    counter = tmp_path / "count"
+    _counting_notebook(tmp_path / "01_a.ipynb", counter)
+    _counting_notebook(tmp_path / "02_b.ipynb", counter)
+    run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    _counting_notebook(tmp_path / "01_a.ipynb", counter, params="profile = 'smoke'\nsize = 3")
+    run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    assert counter.read_text() == "xxxx"
+
+
+def test_executed_copy_states_provenance_and_hides_local_paths(tmp_path, capsys):
+    counter = tmp_path / "count"
+    _counting_notebook(tmp_path / "01_a.ipynb", counter)
+    written = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    nb = nbformat.read(written[0], as_version=4)
+    first = nb.cells[0]
+    assert "provenance" in first.metadata["tags"] and "profile **`smoke`**" in first.source
+    assert "wall time" in first.source and "CPU cores" in first.source
+    printed = nb.cells[-1].outputs[0]["text"]
+    assert str(tmp_path) not in printed and "<local>/" in printed
+    assert "estimated times" in capsys.readouterr().out
+    again = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path, force=True)
+    assert sum("provenance" in c.metadata.get("tags", []) for c in nbformat.read(again[0], 4).cells) == 1
+
+
+def test_estimates_come_from_the_last_run_here(tmp_path, capsys):
+    _notebook(tmp_path / "01_a.ipynb", "x = 1")
+    run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    seconds, origin = run.estimates(["01_a.ipynb"], run.read_manifest(tmp_path / "out"), "smoke")["01_a.ipynb"]
+    assert origin == "last run here" and seconds > 0
+    assert run.estimates(["99_z.ipynb"], {}, "no-such-profile")["99_z.ipynb"] == (None, "no run yet")
+
+
+def test_scrub_paths_keeps_repository_paths_relative():
+    from radarface import paths
+
+    assert run.scrub_paths(f"saved {paths.data_dir()}/checkpoints/x.pt") == "saved data/checkpoints/x.pt"
+    assert run.scrub_paths(f"{paths.ROOT}/notebooks/01.ipynb") == "notebooks/01.ipynb"
+    assert run.scrub_paths("see /home/someone/file.h5, then") == "see <local>/file.h5, then"
+
+
+def test_publish_refuses_an_incomplete_run(tmp_path):
+    _notebook(tmp_path / "01_a.ipynb", "x = 1")
+    written = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    with pytest.raises(ValueError, match="publishing needs every notebook"):
+        run.publish("smoke", written, tmp_path / "out")

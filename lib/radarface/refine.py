@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from radarface import progress as progress_bars
 from radarface.models.decoder import image_loss
 
 #: ``tracer(vectors (B, D) numpy) -> float``, called once per step (e.g. vertex distance in mm)
@@ -166,7 +167,9 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
     batches: list[torch.Tensor] = []
     trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
     vectors = torch.empty(0)
+    status = progress_bars.status_bar(steps, "test-time steps", unit="step")
     for step in range(steps + 1):
+        status.update(min(step, 1))
         last = step == steps
         if full_batch or last or step % per_pass == 0:
             optimizer.zero_grad(set_to_none=True)
@@ -199,6 +202,7 @@ def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tens
         optimizer.step()
         if schedule is not None:
             schedule.step()
+    status.close()
     return vectors, trace
 
 

@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
+from radarface import progress as progress_bars
+
 Batch = tuple[torch.Tensor, ...]
 #: ``loss_fn(model, batch) -> (scalar loss tensor, {name: float})``
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, float]]]
@@ -416,9 +418,7 @@ def _check_fingerprint(path: Path, stored: dict[str, Any], wanted: dict[str, Any
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="batch", file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    return progress_bars.bar(total=total, unit="batch", mininterval=2.0)
 
 
 def _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch, epochs, bar,

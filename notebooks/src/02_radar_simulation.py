@@ -33,6 +33,7 @@ image_size = None  # None: the profile's (smoke 32, else 64)
 n_freq = None  # None: the profile's (smoke 32, cpu 64, paper 128)
 reference_stride = None  # antenna stride of the exact reference on the face; None: 2 at smoke, else 1
 seed = None
+model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 
 # %%
 import time
@@ -48,11 +49,11 @@ from radarface.plots import radar as rplot
 from radarface.radar import analysis
 
 # %%
-cfg = profiles.resolve(profile, image_size=image_size, n_freq=n_freq, seed=seed)
+cfg = profiles.resolve(profile, image_size=image_size, n_freq=n_freq, seed=seed, model=model)
 config = radar.RadarConfig.from_profile(cfg, seed=cfg["seed"])
 stride = reference_stride or (2 if profile == "smoke" else 1)
-model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-face = (model.vertices(), model.triangles)
+face_model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+face = (face_model.vertices(), face_model.triangles)
 print(f"{config.image_size}×{config.image_size} pixels of {config.pixel_mm:g} mm, {config.n_freq} frequencies, "
       f"reference antenna stride {stride}")
 
@@ -203,7 +204,7 @@ print(f"render_reference, antenna stride {stride}: {agreement['reference_s']:.1f
 # %%
 from radarface.widgets.radar import render_panel
 
-panel = render_panel(model, config)
+panel = render_panel(face_model, config)
 panel
 
 # %% [markdown]

@@ -40,6 +40,7 @@ backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18"
 epochs = None
 batch = None
 seed = None
+model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 threads = None  # torch threads while training; None: the profile setting; 0: all cores
 loss = None  # None: the profile's; "parameters" (the paper's L2) or "vertices"
 select = None  # None: the profile's; a history key such as "val_loss" whose best epoch is kept
@@ -65,7 +66,7 @@ from radarface.train import predict
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
                        encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth,
-                       encoder_rendered=rendered, encoder_ensemble=ensemble)
+                       encoder_rendered=rendered, encoder_ensemble=ensemble, model=model)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]

@@ -31,6 +31,7 @@ batch = None
 lr = None
 background_weight = None  # weight of depth background pixels in the loss; None: the profile's (0.1)
 seed = None
+model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 reference_fraction = 64  # timing: exact reference on 1/k of the scatterers and voxels, scaled by k
 
 # %%
@@ -46,7 +47,8 @@ from radarface.plots import decoder as dplots
 from radarface.plots.training import plot_history
 
 cfg = profiles.resolve(profile, decoder_backbone=backbone, decoder_epochs=epochs, decoder_batch=batch,
-                       decoder_lr=lr, decoder_background_weight=background_weight, seed=seed)
+                       decoder_lr=lr, decoder_background_weight=background_weight, seed=seed,
+                       model=model)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]

@@ -57,6 +57,7 @@ tta_encoder_steps = None  # (b): steps; None: the profile's
 prior_weight = None
 depth_weight = None  # weight of depth against amplitude in the test-time image loss; None: the profile's
 seed = None
+model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 
 # %%
 import matplotlib.pyplot as plt
@@ -77,7 +78,7 @@ cfg = profiles.resolve(profile, autoencoder_epochs=epochs, autoencoder_batch=bat
                        param_loss_weight=param_weight, tta_steps=tta_steps, tta_lr=tta_lr,
                        tta_encoder_lr=tta_encoder_lr, tta_encoder_batch=tta_encoder_batch,
                        tta_encoder_steps=tta_encoder_steps,
-                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, seed=seed)
+                       tta_prior_weight=prior_weight, tta_depth_weight=depth_weight, seed=seed, model=model)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 every = (profile != "smoke") if all_inputs is None else bool(all_inputs)
 run_inputs = [inputs] + ([i for i in CHANNELS if i != inputs] if every else [])

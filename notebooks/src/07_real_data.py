@@ -25,6 +25,7 @@ measurements = None  # path to a measurement file; None: make (or reuse) the sur
 inputs = "both"  # amplitude | depth | both
 blanket = None  # surrogate only: a blanket in front of the face; None: the profile's
 seed = None
+model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 
 # %%
 import matplotlib.pyplot as plt
@@ -41,7 +42,7 @@ from radarface.plots import save
 from radarface.plots import measurements as mplots
 from radarface.plots.dataset import plot_sample_grid
 
-cfg = profiles.resolve(profile, surrogate_blanket=blanket, seed=seed)
+cfg = profiles.resolve(profile, surrogate_blanket=blanket, seed=seed, model=model)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]

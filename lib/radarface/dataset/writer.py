@@ -28,8 +28,7 @@ from typing import Any, Protocol
 
 import h5py
 import numpy as np
-from tqdm import tqdm
-
+from radarface import progress as progress_bars
 from radarface.dataset import schema, store
 from radarface.dataset.store import Fields, Journal
 
@@ -252,7 +251,7 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
         todo = int((~done).sum())
         size = block_size or max(1, min(8, math.ceil(todo / (8 * workers))))
         spans = plan_blocks(~done, start, size)
-        bar = tqdm(total=stop - start, initial=int(done.sum()), unit="sample", desc=path.name,
+        bar = progress_bars.bar(total=stop - start, initial=int(done.sum()), unit="sample", desc=path.name,
                    disable=not progress, mininterval=1.0, smoothing=0.05, file=sys.stderr)
         began, rendered, cpu_seconds = time.perf_counter(), 0, 0.0
         try:

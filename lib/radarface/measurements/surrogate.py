@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from radarface import progress as progress_bars
 from radarface.dataset.writer import single_threaded_children
 from radarface.geometry import apply_pose, pose_limits
 from radarface.measurements.format import Captures, MeasurementFormatError, read, write
@@ -302,8 +303,6 @@ def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=
     Deterministic in the settings' seed; shows a progress bar; written atomically, so a crash leaves
     no file that looks complete. Returns ``path``.
     """
-    from tqdm import tqdm
-
     from radarface.dataset.writer import resolve_workers
     from radarface.facemodel import load_model
 
@@ -320,7 +319,7 @@ def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=
                capture_plan(options, model.n_shape, model.n_expression))
     workers = resolve_workers(int(cfg.get("workers", 0) if workers is None else workers))
     start = time.perf_counter()
-    results = list(tqdm(_render_all(job, workers), total=len(job.plan), desc=path.name, unit="capture",
+    results = list(progress_bars.bar(_render_all(job, workers), total=len(job.plan), desc=path.name, unit="capture",
                         disable=not progress))
     timing = {"wall_seconds": round(time.perf_counter() - start, 2), "workers": workers,
               "cpu_seconds_per_capture": round(float(np.mean([r["cpu_s"] for r in results])), 3)}

@@ -38,8 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
-
+from radarface import progress as progress_bars
 from radarface.models.decoder import CHANNELS, depth_channels, image_loss
 
 if TYPE_CHECKING:
@@ -347,7 +346,7 @@ def tune_refinement(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, 
     tracer = refine.vertex_tracer(face, true_t.numpy().astype(np.float64), val.denormalise)
     return {float(lr): _test_time(cfg, inputs, nets.autoencoder, images, true_t[:, n_enc:], method, float(lr),
                                   int(steps), tracer).trace
-            for lr in tqdm(lrs, desc=f"test-time ({method}) learning rates", disable=not progress)}
+            for lr in progress_bars.bar(lrs, desc=f"test-time ({method}) learning rates", disable=not progress)}
 
 
 def tune_blend(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face, *, decoder_checkpoint: str | Path,
