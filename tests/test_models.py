@@ -362,3 +362,25 @@ def test_validation_loss_is_what_training_logged_and_scores_an_ensemble(tmp_path
     for member, member_fit in zip(ens.members, fit.members):
         assert validation_loss(cfg, member, data["val"]) == pytest.approx(member_fit.held_value("val_loss"), rel=1e-5)
     assert validation_loss(cfg, ens, data["val"]) not in [pytest.approx(f.held_value("val_loss")) for f in fit.members]
+
+
+def test_shared_trunk_predicts_every_target_unbounded_from_one_network():
+    enc = Encoder(2, 32, 10, 7, backbone="plain", center_depth=1)
+    assert list(enc.heads) == ["all"] and enc.heads["all"].features[0].in_channels == 3  # + centred depth
+    with torch.no_grad():
+        enc.heads["all"].fc.bias.fill_(10.0)
+        out = enc(torch.rand(2, 2, 32, 32))
+    assert out.shape == (2, 23) and out.max() > 3.0  # no tanh bound
+    flat, pooled = backbones.plain_cnn(1, 5, 64), backbones.plain_cnn(1, 5, 64, pool="average")
+    assert flat.fc.in_features == 256 * 4 * 4 and pooled.fc.in_features == 256
+    with pytest.raises(ValueError, match="pool must be"):
+        backbones.plain_cnn(1, 5, 64, pool="max")
+    with pytest.raises(ValueError, match="plain"):
+        Encoder(1, 32, 10, 7, backbone="nope")
+
+
+def test_encoder_run_name_changes_with_backbone_and_optimizer():
+    cfg = profiles.resolve("smoke")
+    names = {encoder_run_name(profiles.resolve("smoke", **change), "both", "d.h5")
+             for change in ({}, {"encoder_backbone": "plain"}, {"encoder_optimizer": "adamw"})}
+    assert len(names) == 3 and encoder_run_name(cfg, "both", "d.h5") in names

@@ -278,3 +278,35 @@ def test_history_plots():
     with pytest.raises(ValueError, match="history lacks"):
         plot_history(history, ["nope"])
     plt.close("all")
+
+
+def test_one_cycle_rises_then_falls_and_is_set_every_batch():
+    s = train.schedule_from(("one-cycle", 0.01))
+    lrs = [s(e / 4, 5) for e in range(21)]
+    peak = lrs.index(max(lrs))
+    assert max(lrs) == pytest.approx(0.01) and 0 < peak < 20
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    seen = []
+
+    class Recording:
+        per_batch = True
+
+        def __call__(self, epoch, epochs):
+            seen.append(epoch)
+            return 1e-3
+
+    _fit(_model(), lr=Recording(), epochs=2)
+    assert any(e != int(e) for e in seen), "a per-batch schedule must be asked at fractional epochs"
+    with pytest.raises(ValueError, match="peak learning rate must be positive"):
+        train.schedule_from(("one-cycle", 0))
+
+
+def test_adamw_is_chosen_by_name_and_part_of_the_fingerprint(tmp_path):
+    result = _fit(_model(), optimizer="adamw", weight_decay=0.01, checkpoint=tmp_path / "w.pt")
+    assert result.fingerprint["optimizer"] == "adamw"
+    assert "optimizer" not in _fit(_model()).fingerprint  # Adam runs keep their earlier fingerprint
+    with pytest.raises(ValueError, match="belongs to another run"):
+        _fit(_model(), optimizer="adam", weight_decay=0.01, checkpoint=tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        _fit(_model(), optimizer="sgd")

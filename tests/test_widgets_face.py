@@ -34,3 +34,34 @@ def test_plot_helpers_return_their_axes(model):
     assert plot_mode_grid(model, "expression", n_modes=2).shape == (3, 2)
     with pytest.raises(ValueError, match="view must be"):
         plot_face(model.vertices(), model.triangles, view="top")
+
+
+def test_panel_labels_are_whole_words_with_units_and_hover_text(model):
+    panel = face_panel(model, n_sliders=2)
+    labels = [c.description for c in panel.controls.values()]
+    assert "expression 1 (σ)" in labels and "yaw (°)" in labels
+    assert all(c.tooltip for c in panel.controls.values())
+
+
+def test_panel_shows_a_picture_where_no_kernel_runs(model):
+    import base64
+
+    panel = face_panel(model, n_sliders=1)
+    bundle = panel._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]) == panel.image.value
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["text/plain"].startswith("Slider panel")
+
+
+def test_radar_panel_greys_out_snr_without_noise():
+    from radarface.radar import RadarConfig
+    from radarface.widgets.radar import render_panel
+
+    small = load_model("builtin", 2, 2)
+    panel = render_panel(small, RadarConfig(image_size=16, n_freq=16), n_expression=1, n_shape=0)
+    labels = {c.description for c in panel.controls.values()}
+    assert {"dynamic range (dB)", "aperture (mm)", "SNR (dB)"} <= labels
+    panel.controls["noise"].value = False
+    assert panel.controls["snr_db"].disabled
+    panel.controls["noise"].value = True
+    assert not panel.controls["snr_db"].disabled

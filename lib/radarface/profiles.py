@@ -38,6 +38,7 @@ _COMMON: dict[str, Any] = {
     "encoder_loss": "parameters",
     "encoder_augment": None,
     "encoder_weight_decay": 0.0,
+    "encoder_optimizer": "adam",  # or "adamw" (decoupled weight decay; beyond the paper)
     "encoder_select": None,
     "encoder_center_depth": False,  # shape/expression networks see each face's depth minus its mean
     # extra training samples per dataset sample, drawn from the sampling prior and rendered by the

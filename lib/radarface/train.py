@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -77,6 +77,40 @@ class Constant:
         return self.lr
 
 
+@dataclass(frozen=True)
+class OneCycle:
+    """One cycle (Smith & Topin): warm up from ``peak / start_div`` to ``peak`` over the first ``warmup`` of
+    the run, then anneal to ``peak / end_div``, both halves cosine; set every batch (``per_batch``).
+
+    >>> s = OneCycle(1e-2)
+    >>> round(s(0, 10), 6), round(s(3, 10), 6), round(s(10, 10), 8)
+    (0.0004, 0.01, 1e-06)
+    """
+
+    peak: float
+    warmup: float = 0.3
+    start_div: float = 25.0
+    end_div: float = 1e4
+    per_batch: ClassVar[bool] = True  # called with fractional epochs, once per batch
+
+    def __call__(self, epoch: float, epochs: int) -> float:
+        t = min(1.0, max(0.0, epoch / epochs))
+        if t < self.warmup:
+            low, high, u = self.peak / self.start_div, self.peak, t / self.warmup
+        else:
+            low, high, u = self.peak / self.end_div, self.peak, 1.0 - (t - self.warmup) / (1.0 - self.warmup)
+        return low + (high - low) * (1.0 - math.cos(math.pi * u)) / 2.0
+
+
+def one_cycle(peak: float, warmup: float = 0.3) -> OneCycle:
+    """Schedule rising to ``peak`` over the first ``warmup`` of the run and falling to ``peak / 1e4``, per batch."""
+    if not peak > 0:
+        raise ValueError(f"peak learning rate must be positive, got {peak}")
+    if not 0 < warmup < 1:
+        raise ValueError(f"warmup must be in (0, 1), got {warmup}")
+    return OneCycle(float(peak), float(warmup))
+
+
 def linear_decay(start: float, end: float, fraction: float = 0.75) -> LinearDecay:
     """Schedule ``start -> end`` linearly over the first ``fraction`` of the epochs, then constant at ``end``.
 
@@ -100,15 +134,18 @@ def constant(lr: float) -> Constant:
     return Constant(float(lr))
 
 
-def schedule_from(value: float | Sequence[float] | Schedule) -> Schedule:
-    """A schedule from a profile value: a number (constant) or ``(start, end)`` (linear decay over 75 %)."""
+def schedule_from(value: float | Sequence[Any] | Schedule) -> Schedule:
+    """A schedule from a profile value: a number (constant), ``(start, end)`` (linear decay over 75 %)
+    or ``("one-cycle", peak)`` (:func:`one_cycle`)."""
     if callable(value):
         return value
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return constant(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == "one-cycle":
+        return one_cycle(value[1])
     if isinstance(value, (tuple, list)) and len(value) == 2:
         return linear_decay(*value)
-    raise ValueError(f"learning rate must be a number, (start, end) or a schedule, got {value!r}")
+    raise ValueError(f"learning rate must be a number, (start, end), ('one-cycle', peak) or a schedule, got {value!r}")
 
 
 # ------------------------------------------------------------------------ data
@@ -288,8 +325,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
         batch_size: int, lr: float | Sequence[float] | Schedule = 1e-3, checkpoint: str | Path | None = None,
         seed: int = 0, threads: int | None = None, weight_decay: float = 0.0, select: str | None = None,
         progress: bool = True, on_batch_end: Callable[[int, int, float], None] | None = None,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
-    """Train ``model`` in place with Adam; resume from / reuse ``checkpoint``; return the history.
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None, optimizer: str = "adam") -> FitResult:
+    """Train ``model`` in place with Adam (or AdamW); resume from / reuse ``checkpoint``; return the history.
 
     Args:
         model: any ``nn.Module``; its current weights are the start of a fresh run.
@@ -306,7 +343,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
             trained. None: no checkpoint.
         seed: derives each epoch's batch order and dropout draws.
         threads: torch CPU threads during the call (default: all cores).
-        weight_decay: Adam's L2 penalty on the weights.
+        weight_decay: Adam's L2 penalty on the weights (AdamW's decoupled decay with ``optimizer="adamw"``).
+        optimizer: ``"adam"`` (the paper's) or ``"adamw"``.
         select: a history key to minimise, e.g. ``"val_loss"`` (early stopping without
             stopping): the weights of the best epoch are kept in the checkpoint beside the
             last ones and are what ``model`` holds when the call returns.
@@ -326,10 +364,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
     n_val = _batcher(val_data, "val_data")[0] if val_data is not None else 0
     if n_train < 2:
         raise ValueError(f"train_data needs at least 2 samples, got {n_train}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=schedule(0, epochs), weight_decay=weight_decay)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     fingerprint = {"epochs": epochs, "batch_size": batch_size, "seed": int(seed), "schedule": repr(schedule),
                    "weight_decay": weight_decay, "n_train": n_train, "n_val": n_val, "model": type(model).__name__,
                    "n_parameters": sum(p.numel() for p in model.parameters())}
+    if optimizer != "adam":  # Adam runs keep the fingerprint they had before AdamW existed
+        fingerprint["optimizer"] = optimizer
+    optimizer = OPTIMIZERS[optimizer](model.parameters(), lr=schedule(0, epochs), weight_decay=weight_decay)
     if select is not None:
         fingerprint["select"] = select
     path = Path(checkpoint) if checkpoint is not None else None
@@ -387,6 +429,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
     return _keep_best(model, best, result)
 
 
+#: ``fit(optimizer=...)`` names.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
 def _update_best(best: dict[str, Any] | None, model: nn.Module, row: dict[str, float], select: str,
                  epoch: int) -> dict[str, Any]:
     """``best`` (epoch, value, weights) replaced by this epoch's if its ``row[select]`` is lower."""
@@ -409,7 +455,8 @@ def _keep_best(model: nn.Module, best: dict[str, Any] | None, result: FitResult)
 
 
 def _check_fingerprint(path: Path, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    differ = {k: (stored.get(k), wanted[k]) for k in wanted if stored.get(k) != wanted[k]}
+    differ = {k: (stored.get(k), wanted.get(k)) for k in sorted(set(stored) | set(wanted))
+              if stored.get(k) != wanted.get(k)}
     if differ:
         text = ", ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in differ.items())
         raise ValueError(f"checkpoint {path} belongs to another run ({text}); delete it or choose another name")
@@ -433,11 +480,15 @@ def _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, sche
     order = torch.randperm(n_train, generator=torch.Generator().manual_seed(epoch_seed))
     model.train()
     totals: dict[str, float] = {}
-    for b, idx in enumerate(_chunks(order, batch_size)):
+    batches = _chunks(order, batch_size)
+    for b, idx in enumerate(batches):
+        if getattr(schedule, "per_batch", False):
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(epoch + b / len(batches), epochs)
         loss, logs = loss_fn(model, get_train(idx))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}; lower the "
-                                     f"learning rate (now {lr:g})")
+                                     f"learning rate (now {optimizer.param_groups[0]['lr']:g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

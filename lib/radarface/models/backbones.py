@@ -6,6 +6,8 @@ Three families, each a function ``(in_channels, n_out, image_size) -> nn.Module`
 - :func:`resnet` — torchvision's ResNet-50 (``depth=50``, the paper's) or ResNet-18
   (``depth=18``, optionally narrowed with ``width``), without pretrained weights.
 - :func:`alexnet` — torchvision's AlexNet (the paper's pose network) or a narrow copy.
+- :func:`plain_cnn` — a plain stack of convolution blocks with a flattened linear head
+  (profile ``cpu``, one network for all targets).
 - :func:`tiny_cnn` — three strided convolutions, for the smoke profile and tests.
 
 Adapting ImageNet networks to radar images (C = 1 or 2, 32–64 px). Their stems were made
@@ -156,6 +158,46 @@ def alexnet(in_channels: int, n_out: int, image_size: int, *, width: float = 1.0
     elif in_channels != 3:
         net.features[0] = nn.Conv2d(in_channels, 64, 11, stride=4, padding=2)
     return net
+
+
+class PlainCNN(nn.Module):
+    """Blocks of 3×3 convolution, batch norm, ReLU and 2×2 max pool (widths w, 2w, 4w, ...), then one linear
+    layer on the *flattened* last map.
+
+    Flattening keeps where on the face a feature was seen; a global average pool (as in
+    ResNet's head, ``pool="average"``) keeps only whether it was seen, and leaves the
+    network to encode position in its channels.
+    """
+
+    def __init__(self, in_channels: int, n_out: int, image_size: int, *, width: int = 32, blocks: int = 4,
+                 pool: str = "flatten"):
+        super().__init__()
+        _check_channels(in_channels)
+        if pool not in ("flatten", "average"):
+            raise ValueError(f"pool must be 'flatten' or 'average', got {pool!r}")
+        side = image_size // 2**blocks
+        if side < 1:
+            raise ValueError(f"{blocks} blocks halve a {image_size} px image to nothing; use fewer blocks")
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i in range(blocks):
+            cout = width * 2**i
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.Flatten() if pool == "flatten" else nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(cin * (side * side if pool == "flatten" else 1), n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)))
+
+
+def plain_cnn(in_channels: int, n_out: int, image_size: int, *, width: int = 32, blocks: int = 4,
+              pool: str = "flatten") -> nn.Module:
+    """:class:`PlainCNN` from (B, in_channels, H, W) to (B, n_out)."""
+    stem_stride(image_size)
+    return PlainCNN(in_channels, n_out, image_size, width=width, blocks=blocks, pool=pool)
 
 
 class TinyCNN(nn.Module):

@@ -15,6 +15,9 @@ Backbones (``backbone``):
   wide) and an AlexNet at a quarter width without dropout: about a minute per epoch of
   8,000 images of 2 × 64 × 64 px on 2 CPU cores (half width took about 2.5 times as long).
 - ``"tiny"`` (profile ``smoke``): three small CNNs.
+- ``"plain"`` (beyond the paper): ONE plain CNN (:func:`.backbones.plain_cnn`) with one
+  linear head for all targets, unbounded; ``"plain-average"`` the same with a global
+  average pool instead of the flattened map; ``"tiny-shared"`` one tiny CNN.
 
 ``center_depth`` (beyond the paper): the shape and expression networks see the depth
 channel with the face's mean depth removed, so a face's distance (±50 mm of pose, a
@@ -52,6 +55,13 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] 
                         partial(backbones.alexnet, width=0.25, dropout=0.0)),
     "tiny": (partial(backbones.tiny_cnn, width=8), partial(backbones.tiny_cnn, width=8)),
 }
+#: backbone name -> factory of ONE network predicting every target (beyond the paper: one trunk,
+#: one linear head, outputs unbounded); ``(in_channels, n_out, image_size) -> nn.Module``.
+SHARED_BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "plain": partial(backbones.plain_cnn, width=32, blocks=4),
+    "plain-average": partial(backbones.plain_cnn, width=32, blocks=4, pool="average"),
+    "tiny-shared": partial(backbones.tiny_cnn, width=8),
+}
 
 
 class Encoder(nn.Module):
@@ -78,8 +88,8 @@ class Encoder(nn.Module):
         if center_depth is not None and not (isinstance(center_depth, int) and 0 <= center_depth < in_channels):
             raise ValueError(f"center_depth must be a channel index in [0, {in_channels}) or None, got {center_depth!r}")
         self.center_depth = center_depth
-        if backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+        if backbone not in BACKBONES and backbone not in SHARED_BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES) + sorted(SHARED_BACKBONES)}, got {backbone!r}")
         for name, value in (("n_shape", n_shape), ("n_expression", n_expression), ("n_pose", n_pose),
                             ("n_render", n_render)):
             if not isinstance(value, int) or value < 0:
@@ -88,6 +98,12 @@ class Encoder(nn.Module):
             raise ValueError("the encoder needs at least one output; all counts are 0")
         self.in_channels, self.image_size, self.backbone = in_channels, image_size, backbone
         self.sizes = {"shape": n_shape, "expression": n_expression, "pose": n_pose, "render": n_render}
+        if backbone in SHARED_BACKBONES:
+            # one network; with centring it sees the raw channels and the centred depth beside them
+            extra = 0 if center_depth is None else 1
+            self.heads = nn.ModuleDict({"all": SHARED_BACKBONES[backbone](in_channels + extra, self.n_outputs,
+                                                                          image_size)})
+            return
         coefficient_net, pose_net = BACKBONES[backbone]
         heads = {"shape": coefficient_net, "expression": coefficient_net, "pose": pose_net}
         counts = {"shape": n_shape, "expression": n_expression, "pose": n_pose + n_render}
@@ -113,6 +129,11 @@ class Encoder(nn.Module):
         """Normalised targets (B, D) from images (B, C, H, W)."""
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W), got {tuple(images.shape)}")
+        if "all" in self.heads:
+            if self.center_depth is not None:
+                images = torch.cat([images, centred_depth(images, self.center_depth)[:, self.center_depth:
+                                                                                     self.center_depth + 1]], dim=1)
+            return self.heads["all"](images)
         parts = []
         face_images = images if self.center_depth is None else centred_depth(images, self.center_depth)
         for name in ("shape", "expression"):
@@ -381,7 +402,7 @@ def encoder_run_name(cfg: dict[str, Any], inputs: str, dataset_path: str | Path)
         members = [encoder_run_name(member_config(cfg, i), inputs, dataset_path) for i in range(size)]
         return run_name(f"encoder_{inputs}_ensemble{size}", members=members)
     keys = ("encoder_backbone", "encoder_epochs", "encoder_batch", "encoder_lr", "encoder_render", "encoder_loss",
-            "encoder_augment", "encoder_weight_decay", "encoder_select", "seed")
+            "encoder_augment", "encoder_weight_decay", "encoder_select", "encoder_optimizer", "seed")
     if cfg.get("encoder_center_depth") and inputs != "amplitude":
         keys += ("encoder_center_depth",)
     parts = {k: cfg[k] for k in keys}
@@ -439,6 +460,7 @@ def fit_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progr
                        epochs=int(cfg["encoder_epochs"]), batch_size=int(cfg["encoder_batch"]), lr=cfg["encoder_lr"],
                        checkpoint=checkpoint, seed=encoder_seed(cfg), threads=int(cfg["train_threads"]) or None,
                        weight_decay=float(cfg["encoder_weight_decay"]), select=cfg["encoder_select"],
+                       optimizer=cfg["encoder_optimizer"],
                        progress=progress, **fit_options)
     return model.eval(), result
 

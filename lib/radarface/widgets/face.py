@@ -8,7 +8,7 @@ import numpy as np
 
 from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.plots.face import plot_face
-from radarface.widgets.panel import slider_panel
+from radarface.widgets.panel import SliderPanel, slider, slider_panel
 
 _POSE_SLIDERS = (("yaw", 30.0), ("pitch", 30.0), ("roll", 30.0))
 
@@ -23,7 +23,7 @@ def face_figure(model, shape: np.ndarray, expression: np.ndarray, pose: np.ndarr
     return fig
 
 
-def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
+def face_panel(model, n_sliders: int = 5) -> SliderPanel:
     """Panel with sliders for the first ``n_sliders`` shape and expression coefficients and the pose.
 
     ``.update(**values)`` takes ``shape_k`` / ``expression_k`` (std units) and ``yaw``,
@@ -33,10 +33,10 @@ def face_panel(model, n_sliders: int = 5) -> widgets.VBox:
     sliders: dict[str, widgets.FloatSlider] = {}
     for kind, count in (("shape", model.n_shape), ("expression", model.n_expression)):
         for k in range(min(n_sliders, count)):
-            sliders[f"{kind}_{k}"] = widgets.FloatSlider(0.0, min=-3, max=3, step=0.25,
-                                                         description=f"{kind[:5]} {k + 1}")
+            sliders[f"{kind}_{k}"] = slider(0.0, -3, 3, 0.25, f"{kind} {k + 1} (σ)",
+                                            f"{kind} coefficient {k + 1}, in standard deviations of the model")
     for name, limit in _POSE_SLIDERS:
-        sliders[name] = widgets.FloatSlider(0.0, min=-limit, max=limit, step=1, description=f"{name} °")
+        sliders[name] = slider(0.0, -limit, limit, 1, f"{name} (°)", f"head {name} about the model origin, degrees")
 
     def draw(values: dict) -> tuple[plt.Figure, plt.Figure]:
         shape = np.array([values.get(f"shape_{k}", 0.0) for k in range(model.n_shape)])
