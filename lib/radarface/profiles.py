@@ -108,77 +108,27 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gap_epochs": 1,
     },
     "cpu": {
+        # choices beyond the paper for a 2-core machine; the measurements behind each are in
+        # docs/tuning.md ("Settings of the cpu profile")
         "model": "auto",
         "n_samples": 10_000,
         "encoder_backbone": "resnet18-narrow",
-        # 30 epochs with the paper's parameter loss (amplitude, 2026-11): validation error of
-        # shape lowest at epoch 4 (0.80 std²) and 0.88 at epoch 23, while the training loss kept
-        # falling; test vertex distance 4.17 mm = 0.74 × the mean face (depth: 5.49 mm, 0.97 ×).
-        # Now 20 epochs, the best epoch kept, the loss weighted by vertex displacement and the
-        # depth centred (notebook 04), measured 2026-12-02 with 1 thread each: amplitude 4.16 mm
-        # (0.74 ×, best epoch 15), depth 4.55 mm (0.81 ×, best epoch 16). The networks still
-        # overfit (training loss 0.10 against 0.43 on validation at epoch 15).
-        # One extra sample per dataset sample drawn by the learned renderer (encoder_rendered,
-        # measured 2026-12-02, both channels, 2 threads, 2,443 s): validation loss 0.237 against
-        # 0.334, test vertex distance 3.26 mm against 3.94 (0.58 × against 0.70 × the mean face).
-        # Amplitude and depth (1 thread each, side by side, ~4,950 s each): 3.29 mm against 4.16
-        # (0.58 ×), 4.27 mm against 4.55 (0.76 ×).
-        # Two extra samples per sample were no better (validation loss 0.261 against 0.262 at
-        # epoch 11 of 20, 164 s per epoch against 122; stopped there).
         "encoder_rendered": 1.0,
-        # Two encoders from seeds 0 and 1, their predictions averaged (measured 2026-12-02, both
-        # channels, trained side by side with 1 thread each, 2,112 and 2,118 s): test vertex
-        # distance 3.22 and 3.39 mm alone, 3.03 mm averaged (0.54 × the mean face); validation
-        # 3.27, 3.38 -> 3.05 mm. Amplitude 3.33, 3.32 -> 3.07 mm (0.55 ×); depth 4.12, 4.14 ->
-        # 3.78 mm (0.67 ×).
         "encoder_ensemble": 2,
         "encoder_epochs": 20,
         "encoder_loss": "vertices",
         "encoder_select": "val_loss",
         "encoder_center_depth": True,
         "encoder_batch": 64,
-        # The paper's 0.01 start stalls the narrow networks: trained 5 epochs on 3,000 depth
-        # images, the pose head's validation error stayed at 1.0 std² for 4 epochs (0.71
-        # after 5), against 0.47 when starting at 0.001.
         "encoder_lr": (1e-3, 1e-4),
         "decoder_backbone": "resnet18-narrow",
-        # 30 epochs at a constant 0.001: validation image loss 0.0089 at epoch 30, still falling
-        # slowly. 40 epochs at 0.001 -> 0.0001 over the first 30 (measured 2026-12-02, 2,114 s for
-        # epochs 12-40) ended no better: 0.0091 (amplitude 0.0072, depth 0.0202), flat from epoch 30.
         "decoder_epochs": 30,
         "decoder_batch": 64,
-        # The autoencoder starts from the encoder's best epoch and continues at the encoder's
-        # final learning rate, keeping the epoch with the lowest validation parameter loss (the
-        # encoder's vertex-weighted one). Measured 2026-12-02 on both channels (encoder's best
-        # validation loss 0.3340): validation parameter loss after epochs 1, 2 was 0.3377,
-        # 0.3433 with λ = 1; 0.3341, 0.3420 with λ = 0.01; 0.3373, 0.3455 with λ = 0.001. The
-        # image term is ~0.01 against ~0.3 for the parameters, so λ = 1 leaves it no say;
-        # after one epoch the encoder only overfits further.
         "autoencoder_epochs": 2,
         "autoencoder_lr": 1e-4,
         "autoencoder_select": "val_param",
         "param_loss_weight": 0.01,
         "autoencoder_batch": 64,
-        # Test-time settings chosen on validation images (python -m radarface.refine tune, both
-        # channels, 2026-12-02). (a) on 200 images, vertex distance from 3.865 mm: lr 0.01 ->
-        # 2.988 mm after 150 steps, 0.03 -> 2.947 (step 126), 0.1 -> 2.944 (step 73); at lr 0.1,
-        # 75 steps, prior weight 0 / 0.001 / 0.002 / 0.01 / 0.03 gave a best of 3.156 / 2.944 /
-        # 3.174 / 3.621 / 3.726 mm. (b) on 1,000 images in batches of 64, from 3.913 mm: lr 1e-4
-        # -> 3.698 mm at step 96 and still falling; 3e-4 -> 3.746; 1e-3 diverges (15.8).
-        # Then (2026-12-02, (a), lr 0.1, 200 validation images): the depth channel's weight in the
-        # image loss of both channels, prior 0.001: 1 -> 2.944 mm, 0.5 -> 2.883, 0.3 -> 2.874,
-        # 0.1 -> 2.908; at 0.3, prior 0.0003 / 0.0005 / 0.0015 -> 2.883 / 2.831 (step 83) / 2.975.
-        # Amplitude, 100 steps: prior 0.0005 -> 2.927 (still falling), 0.001 -> 2.939. (a) started
-        # from (b)'s prediction instead of the autoencoder's ends where it does (2.978 against
-        # 2.954 mm on 300 images), and through the 40-epoch decoder it is worse (3.005 against 2.874).
-        # No better than 2.831 at depth weight 0.3, prior 0.0005, 100 steps (2026-12-02): the prior
-        # without the pose (tta_prior_pose=False) 2.844; a cosine learning rate 2.853; both 2.858;
-        # the prior centred on the start (tta_prior_center='start') at weight 0.002 2.942.
-        # The blended row (tta_blend), measured 2026-12-02 on the first 200 validation images
-        # (python -m radarface.refine blend --profile cpu --inputs X): vertex distance at weights
-        # 0 / 0.5 / 0.6 / 0.65 / 0.7 / 0.8 / 1 of (a): both channels 3.270 / 2.689 / 2.657 / 2.653 /
-        # 2.657 / 2.690 / 2.847 mm; amplitude 3.343 / 2.799 / 2.763 / 2.756 / 2.756 / 2.778 / 2.911;
-        # depth 4.015 / 3.478 / 3.470 / 3.479 / 3.497 / 3.562 / 3.797.
         "tta_blend": 0.65,
         "tta_steps": 90,
         "tta_lr": 0.1,

@@ -178,3 +178,19 @@ def compare_renderers(vertices: np.ndarray, triangles: np.ndarray, config: Radar
     exact = render_reference(vertices, triangles, config, **render_options, **(reference_options or {}))
     t_exact = time.perf_counter() - start
     return fast, exact, {**compare_images(fast, exact), "fast_s": t_fast, "reference_s": t_exact}
+
+
+def checks_table(rows: list[tuple[str, str, float, float | None]], *, digits: int = 2) -> str:
+    """Markdown table of checks: (what, needed, fast renderer's value, exact reference's value or None).
+
+    >>> print(checks_table([("plate drop (dB)", "≥ 15", 15.71, 16.2)]))
+    | check | needed | fast | exact |
+    |---|---|---|---|
+    | plate drop (dB) | ≥ 15 | 15.71 | 16.20 |
+    """
+    lines = ["| check | needed | fast | exact |", "|---|---|---|---|"]
+    for what, needed, fast, exact in rows:
+        exact_text = "–" if exact is None else f"{exact:.{digits}f}"
+        lines.append(f"| {what} | {needed} | {fast:.{digits}f} | {exact_text} |")
+    return "\n".join(lines)
+
