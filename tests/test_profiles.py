@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from radarface import profiles
@@ -39,3 +41,20 @@ def test_unknown_profile_and_setting_are_refused():
         profiles.resolve("gpu")
     with pytest.raises(ValueError, match="n_sample"):
         profiles.resolve("smoke", n_sample=3)
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("encoder_epochs", 2.5, "a whole number"), ("seed", "abc", "a whole number"), ("image_size", 7.5, "a whole number"),
+    ("encoder_center_depth", "yes", "True or False"), ("model", 3, "a text or path"), ("gap_augment", [1], "a dict"),
+    ("encoder_epochs", True, "a whole number"),
+])
+def test_overrides_of_the_wrong_type_are_refused_naming_the_setting(name, value, words):
+    with pytest.raises(ValueError, match=rf"setting '{name}' takes {words}.*got {re.escape(repr(value))}"):
+        profiles.resolve("cpu", **{name: value})
+
+
+def test_overrides_of_fitting_types_are_accepted():
+    cfg = profiles.resolve("cpu", decoder_lr=1, encoder_lr=("one-cycle", 3e-3), tta_lr=0.05, encoder_rendered=0,
+                           encoder_augment={"p": 1.0}, model="builtin")
+    assert cfg["decoder_lr"] == 1 and cfg["encoder_lr"][0] == "one-cycle"
+    assert profiles.resolve("cpu", encoder_lr=1e-3)["encoder_lr"] == 1e-3

@@ -15,6 +15,7 @@ and a value of ``None`` means "take the profile's".
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 _COMMON: dict[str, Any] = {
@@ -173,6 +174,39 @@ def resolve(profile: str = "smoke", **overrides: Any) -> dict[str, Any]:
     unknown = sorted(k for k in overrides if k not in cfg)
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} for profile {profile!r}; known: {sorted(cfg)}")
+    for name, value in overrides.items():
+        if value is not None:
+            check_type(name, value, cfg[name])
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     cfg["profile"] = profile
     return cfg
+
+
+def check_type(name: str, value: Any, default: Any) -> None:
+    """Refuse an override whose type does not fit the setting's default (an integer setting refuses 2.5 or "abc").
+
+    >>> check_type("encoder_epochs", 2.5, 20)
+    Traceback (most recent call last):
+    ...
+    ValueError: setting 'encoder_epochs' takes a whole number (like its default 20), got 2.5 (float); pass it as a notebook parameter, -p or --set with the right type
+    """
+    if default is None:
+        return  # optional settings take whatever their consumer accepts (and check there)
+    kinds = {bool: ("True or False", lambda v: isinstance(v, bool)),
+             int: ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+             float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+             str: ("a text or path", lambda v: isinstance(v, (str, os.PathLike))),
+             tuple: ("a list", lambda v: isinstance(v, (tuple, list))),
+             list: ("a list", lambda v: isinstance(v, (tuple, list))),
+             dict: ("a dict", lambda v: isinstance(v, dict))}
+    # numbers and lists may also stand for one another where a setting takes either (e.g. a
+    # learning rate given as one number or as (start, end))
+    kind = type(default)
+    if kind not in kinds:
+        return
+    label, ok = kinds[kind]
+    if ok(value) or (kind in (float, tuple, list) and kinds[float][1](value) | kinds[tuple][1](value)
+                     and name.endswith("_lr")):
+        return
+    raise ValueError(f"setting {name!r} takes {label} (like its default {default!r}), got {value!r} "
+                     f"({type(value).__name__}); pass it as a notebook parameter, -p or --set with the right type")
