@@ -27,6 +27,7 @@ import numpy as np
 
 from radarface import profiles
 from radarface.dataset import generate, profile_config
+from radarface.dataset.schema import generation_stats
 from radarface.dataset.writer import resolve_workers
 from radarface.facemodel import load_model
 
@@ -37,8 +38,7 @@ def timed_generate(path: Path, cfg: dict, model, workers: int) -> tuple[float, f
     generate(path, cfg["n_samples"], profile_config(cfg), cfg["seed"], workers, model=model,
              dtype=cfg["dataset_dtype"], progress=False)
     seconds = time.perf_counter() - start
-    with h5py.File(path, "r") as h5:
-        return seconds, json.loads(h5.attrs["generation"])["cpu_s_per_sample"]
+    return seconds, generation_stats(path)["cpu_s_per_sample"]
 
 
 def main(argv: list[str] | None = None) -> int:

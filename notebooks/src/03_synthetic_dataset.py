@@ -63,8 +63,7 @@ print(f"profile {profile}: {cfg['n_samples']} samples of {cfg['image_size']}x{cf
 
 # %%
 path = dataset.ensure(cfg)
-with dataset.open_dataset_file(path) as h5:
-    generation = json.loads(h5.attrs["generation"])
+generation = dataset.generation_stats(path)
 print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {path.stat().st_size / cfg['n_samples'] / 1e3:.1f} kB per sample")
 print("generation of this file:", generation)
 

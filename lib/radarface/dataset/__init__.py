@@ -21,11 +21,11 @@ from typing import Any
 
 from radarface.dataset.combine import combine
 from radarface.dataset.normalise import TargetNormaliser
-from radarface.dataset.schema import open_dataset_file
+from radarface.dataset.schema import generation_stats, open_dataset_file
 from radarface.dataset.torch_dataset import RadarFaceDataset, split_of
 
 __all__ = ["generate", "ensure", "default_path", "combine", "sample_parameters", "render_sample",
-           "RadarFaceDataset", "TargetNormaliser", "open_dataset_file", "split_of", "profile_config"]
+           "RadarFaceDataset", "TargetNormaliser", "generation_stats", "open_dataset_file", "split_of", "profile_config"]
 
 _LAZY = {"generate": "generator", "ensure": "generator", "default_path": "generator", "profile_config": "generator",
          "sample_parameters": "sampling", "render_sample": "sampling", "sample_streams": "sampling"}

@@ -40,6 +40,28 @@ SPLIT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 COSMETIC_SETTINGS: tuple[str, ...] = ("radarface_version",)
 
 
+def generation_log_path(path: Path | str) -> Path:
+    """The sidecar ``<file>.generation.json``: how the run that finished ``path`` went (timings, workers).
+
+    Kept out of the HDF5 file so that the same seed and settings give the same file bytes.
+    """
+    path = Path(path)
+    return path.with_name(path.name + ".generation.json")
+
+
+def generation_stats(path: Path | str) -> dict[str, Any] | None:
+    """Timings of the run that finished ``path`` (workers, rendered, seconds, samples_per_s, cpu_s_per_sample).
+
+    From the sidecar :func:`generation_log_path`, else from the ``generation`` attribute of
+    files written before the sidecar existed; None if neither is there.
+    """
+    log = generation_log_path(path)
+    if log.is_file():
+        return json.loads(log.read_text())
+    with h5py.File(path, "r") as h5:
+        return json.loads(h5.attrs["generation"]) if "generation" in h5.attrs else None
+
+
 def journal_dir(path: Path | str) -> Path:
     """The sidecar folder ``<path>.parts/`` that holds a generation's finished blocks."""
     path = Path(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import math
 import multiprocessing as mp
 import os
@@ -271,7 +272,8 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
         stats = {"workers": workers, "rendered": rendered, "seconds": round(seconds, 3),
                  "samples_per_s": round(rendered / seconds, 4) if rendered and seconds > 0 else None,
                  "cpu_s_per_sample": round(cpu_seconds / rendered, 4) if rendered else None}
-        store.assemble(path, journal, fields, settings, {**extra_attrs, "generation": stats}, complete=True)
+        store.assemble(path, journal, fields, settings, extra_attrs, complete=True)
+        schema.generation_log_path(path).write_text(json.dumps(stats, indent=1) + "\n")
         journal.remove()
     return path
 
