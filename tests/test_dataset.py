@@ -274,3 +274,19 @@ def test_plots_draw_headless(reference, model):
     axes = plot_parameter_histograms(params, data.normaliser.pose_limits, data.normaliser.render_ranges)
     assert axes.size >= 12
     plt.close("all")
+
+
+@pytest.mark.parametrize("field, row, value, in_memory", [
+    ("amplitude", 3, float("nan"), True), ("depth", 2, 7.0, False), ("pose", 4, float("inf"), True),
+    ("shape", 1, float("nan"), True), ("render", 0, 1e6, True),
+])
+def test_damaged_values_are_refused_naming_the_field_and_sample(tmp_path, reference, field, row, value, in_memory):
+    damaged = tmp_path / "damaged.h5"
+    shutil.copyfile(reference, damaged)
+    with h5py.File(damaged, "r+") as h5:
+        data = h5[field][row]
+        data.flat[0] = value
+        h5[field][row] = data
+    with pytest.raises(ValueError, match=rf"'{field}' of sample {row} is .*outside.*generate it again"):
+        ds = RadarFaceDataset(damaged, "both", None, in_memory=in_memory)
+        ds.tensors()

@@ -310,3 +310,52 @@ def test_adamw_is_chosen_by_name_and_part_of_the_fingerprint(tmp_path):
         _fit(_model(), optimizer="adam", weight_decay=0.01, checkpoint=tmp_path / "w.pt")
     with pytest.raises(ValueError, match="optimizer must be one of"):
         _fit(_model(), optimizer="sgd")
+
+
+def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "run.pt"
+    _fit(_model(), checkpoint=path)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 100] = bytes(100)  # overwritten inside, not truncated
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"run.pt.*(damaged|cannot read)"):
+        _fit(_model(), checkpoint=path)
+
+
+def test_a_second_training_of_the_same_run_is_refused(tmp_path):
+    path = tmp_path / "run.pt"
+    with train.training_lock(path):
+        with pytest.raises(ValueError, match="another process is training"):
+            _fit(_model(), checkpoint=path)
+    _fit(_model(), checkpoint=path)  # free again once the first one is done
+
+
+def test_a_full_disk_while_saving_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    path = tmp_path / "run.pt"
+    real_open, saves, kept = builtins.open, [], {}
+
+    def full_after_one_save(file, mode="r", *a, **kw):
+        if str(file).endswith(".pt.tmp"):
+            saves.append(file)
+            if len(saves) > 1:
+                kept["bytes"] = path.read_bytes()
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(file, mode, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", full_after_one_save)
+    with pytest.raises(OSError, match="the disk is full.*previous checkpoint is intact"):
+        _fit(_model(), checkpoint=path)
+    monkeypatch.undo()
+    assert path.read_bytes() == kept["bytes"] and not list(tmp_path.glob("*.tmp"))
+    assert train.load_checkpoint(path)["epoch"] == 1
+
+
+def test_nan_in_the_data_is_named_as_such_not_as_a_learning_rate_problem():
+    x, y = _data()
+    x[7, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"training samples \[7\].*NaN"):
+        train.fit(_model(), _loss, (x, y), epochs=1, batch_size=40, progress=False, threads=1)

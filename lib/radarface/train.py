@@ -23,7 +23,10 @@ differs is refused (use another name, e.g. one keyed by :func:`run_name`).
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
+import io
 import json
 import math
 import os
@@ -223,24 +226,70 @@ def checkpoint_path(name: str) -> Path:
 
 # ------------------------------------------------------------------ checkpoints
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a crash mid-write leaves the previous checkpoint whole."""
+    """Write ``state`` to ``path`` atomically, with a SHA-256 of its payload that :func:`load_checkpoint` verifies.
+
+    A crash or a full disk mid-write leaves the previous checkpoint whole and no temporary
+    file behind; a full disk is reported as such.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    envelope = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "sha256": hashlib.sha256(payload).hexdigest(), "payload": payload},
+               envelope)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(envelope.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        full = " (the disk is full)" if err.errno == errno.ENOSPC else ""
+        raise OSError(err.errno, f"could not save the checkpoint {path}{full}: {err.strerror}. The previous "
+                                 f"checkpoint is intact; free some space and run the same call again to resume "
+                                 f"from it") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict at ``path`` (model, optimizer, epoch, history, fingerprint, rng)."""
+    """The checkpoint dict at ``path`` (model, optimizer, epoch, history, fingerprint, rng), its checksum verified."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (radarface.train.fit)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "payload" in state:
+            if hashlib.sha256(state["payload"]).hexdigest() != state.get("sha256"):
+                raise ValueError(f"checkpoint {path} is damaged: its content does not match the checksum "
+                                 f"stored with it; delete it to retrain")
+            state = torch.load(io.BytesIO(state["payload"]), map_location="cpu", weights_only=True)
+    except ValueError:
+        raise
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
         raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); delete it to retrain") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a radarface checkpoint of format {CHECKPOINT_FORMAT}; delete it to retrain")
+    bad = [k for k, v in state.get("model", {}).items() if torch.is_tensor(v) and v.is_floating_point()
+           and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"checkpoint {path} holds non-finite weights in {bad[:3]}; delete it to retrain")
     return state
+
+
+@contextlib.contextmanager
+def training_lock(path: Path | None) -> Iterator[None]:
+    """Hold ``<checkpoint>.lock`` while training, so a second training of the same run is refused clearly."""
+    if path is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ValueError(f"another process is training the run of {path} (lock held on {fh.name}); "
+                             f"wait for it to finish, then this call reuses its checkpoint") from None
+        yield  # the lock goes with the file descriptor, also when the process is killed
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict[str, list]:
@@ -375,58 +424,59 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
     if select is not None:
         fingerprint["select"] = select
     path = Path(checkpoint) if checkpoint is not None else None
-    history: dict[str, list[float]] = {}
-    start_epoch = 0
-    best: dict[str, Any] | None = None
-    if path is not None and path.exists():
-        state = load_checkpoint(path)
-        _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history, start_epoch = state["history"], int(state["epoch"])
-        best = state.get("best")
-        if progress:
-            verb = "reusing finished run" if start_epoch >= epochs else f"resuming after epoch {start_epoch}/{epochs}"
-            print(f"{verb}: {path}", file=sys.stderr)
-    result = FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint)
-    if start_epoch >= epochs:
-        return _keep_best(model, best, result)
-    steps = sum(len(_chunks(torch.arange(n_train), batch_size)) for _ in range(start_epoch, epochs))
-    bar = _progress_bar(steps, progress)
-    epoch = start_epoch
-    with _reproducible(threads) as result.threads:
-        start_time = time.perf_counter()
-        try:
-            for epoch in range(start_epoch, epochs):
-                row = _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch,
-                                   epochs, bar, on_batch_end)
-                if val_data is not None:
-                    row.update({f"val_{k}": v for k, v in evaluate_loss(model, loss_fn, val_data,
-                                                                        batch_size=max(batch_size, 256)).items()})
-                for k, v in row.items():
-                    history.setdefault(k, []).append(v)
-                if select is not None:
-                    best = _update_best(best, model, row, select, epoch)
+    with training_lock(path):  # a second training of the same run is refused, not interleaved
+        history: dict[str, list[float]] = {}
+        start_epoch = 0
+        best: dict[str, Any] | None = None
+        if path is not None and path.exists():
+            state = load_checkpoint(path)
+            _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            history, start_epoch = state["history"], int(state["epoch"])
+            best = state.get("best")
+            if progress:
+                verb = "reusing finished run" if start_epoch >= epochs else f"resuming after epoch {start_epoch}/{epochs}"
+                print(f"{verb}: {path}", file=sys.stderr)
+        result = FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint)
+        if start_epoch >= epochs:
+            return _keep_best(model, best, result)
+        steps = sum(len(_chunks(torch.arange(n_train), batch_size)) for _ in range(start_epoch, epochs))
+        bar = _progress_bar(steps, progress)
+        epoch = start_epoch
+        with _reproducible(threads) as result.threads:
+            start_time = time.perf_counter()
+            try:
+                for epoch in range(start_epoch, epochs):
+                    row = _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch,
+                                       epochs, bar, on_batch_end)
+                    if val_data is not None:
+                        row.update({f"val_{k}": v for k, v in evaluate_loss(model, loss_fn, val_data,
+                                                                            batch_size=max(batch_size, 256)).items()})
+                    for k, v in row.items():
+                        history.setdefault(k, []).append(v)
+                    if select is not None:
+                        best = _update_best(best, model, row, select, epoch)
+                    if bar is not None:
+                        bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
+                    if path is not None:
+                        save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "history": history,
+                                               "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                               "fingerprint": json.dumps(fingerprint), "rng_torch": torch.get_rng_state(),
+                                               "best": best})
+                    result.trained += 1
+                    if on_epoch_end is not None:
+                        on_epoch_end(epoch, row)
+            except KeyboardInterrupt:
+                where = f"the checkpoint {path} holds epoch {epoch}/{epochs}" if path else "no checkpoint was asked for"
+                print(f"\ninterrupted during epoch {epoch + 1}; {where}. Run the same call again to resume.",
+                      file=sys.stderr)
+                raise
+            finally:
                 if bar is not None:
-                    bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
-                if path is not None:
-                    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "history": history,
-                                           "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                           "fingerprint": json.dumps(fingerprint), "rng_torch": torch.get_rng_state(),
-                                           "best": best})
-                result.trained += 1
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, row)
-        except KeyboardInterrupt:
-            where = f"the checkpoint {path} holds epoch {epoch}/{epochs}" if path else "no checkpoint was asked for"
-            print(f"\ninterrupted during epoch {epoch + 1}; {where}. Run the same call again to resume.",
-                  file=sys.stderr)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-            result.seconds = time.perf_counter() - start_time
-    return _keep_best(model, best, result)
+                    bar.close()
+                result.seconds = time.perf_counter() - start_time
+        return _keep_best(model, best, result)
 
 
 #: ``fit(optimizer=...)`` names.
@@ -468,6 +518,15 @@ def _progress_bar(total: int, enabled: bool):
     return progress_bars.bar(total=total, unit="batch", mininterval=2.0)
 
 
+def _check_batch_finite(batch: Batch, idx: torch.Tensor) -> None:
+    """Raise ValueError naming the training samples whose tensors hold NaN or infinite values, if any."""
+    bad = sorted({int(idx[i]) for t in batch if torch.is_tensor(t) and t.is_floating_point()
+                  for i in torch.nonzero(~torch.isfinite(t.reshape(len(t), -1)).all(dim=1)).flatten().tolist()})
+    if bad:
+        raise ValueError(f"training samples {bad[:10]} (indices into the training data) hold NaN or infinite "
+                         f"values: the data is damaged, not the learning rate. Check or regenerate the dataset")
+
+
 def _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, schedule, seed, epoch, epochs, bar,
                  on_batch_end) -> dict[str, float]:
     """One pass over the training data; the history row (epoch, lr, train_*, seconds)."""
@@ -485,8 +544,10 @@ def _train_epoch(model, loss_fn, optimizer, get_train, n_train, batch_size, sche
         if getattr(schedule, "per_batch", False):
             for group in optimizer.param_groups:
                 group["lr"] = schedule(epoch + b / len(batches), epochs)
-        loss, logs = loss_fn(model, get_train(idx))
+        batch = get_train(idx)
+        loss, logs = loss_fn(model, batch)
         if not torch.isfinite(loss):
+            _check_batch_finite(batch, idx)
             raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}; lower the "
                                      f"learning rate (now {optimizer.param_groups[0]['lr']:g})")
         optimizer.zero_grad(set_to_none=True)

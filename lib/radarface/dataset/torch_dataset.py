@@ -45,6 +45,22 @@ def normaliser_from_file(h5: h5py.File, *, include_render: bool = True) -> Targe
                             names, {name: tuple(ranges[name]) for name in names}, include_render=include_render)
 
 
+#: Largest |coefficient| (standard deviations) a stored face may have; N(0, 1) draws stay far inside.
+COEFFICIENT_LIMIT: float = 10.0
+
+
+def _parameter_bounds(h5: h5py.File) -> dict[str, tuple[np.ndarray | float, np.ndarray | float]]:
+    """Per parameter field, (low, high) that every stored value must respect (the file's sampling ranges)."""
+    pose = np.asarray(h5.attrs["pose_limits"], dtype=float) * 1.001
+    ranges = json.loads(h5.attrs["render_param_ranges"])
+    names = json.loads(h5.attrs["render_param_names"])
+    low = np.array([ranges[n][0] for n in names], dtype=float)
+    high = np.array([ranges[n][1] for n in names], dtype=float)
+    span = (high - low) * 1e-3
+    return {"shape": (-COEFFICIENT_LIMIT, COEFFICIENT_LIMIT), "expression": (-COEFFICIENT_LIMIT, COEFFICIENT_LIMIT),
+            "pose": (-pose, pose), "render": (low - span, high + span)}
+
+
 class RadarFaceDataset(Dataset):
     """Radar images (C, H, W) float32 and normalised targets (D,) float32 from a dataset file.
 
@@ -84,11 +100,15 @@ class RadarFaceDataset(Dataset):
             #: rows of the file in this dataset, ascending
             self.rows = np.flatnonzero(keep)
             self._params = {name: self._read(h5, name, slice(None))[self.rows] for name in schema.PARAM_FIELDS}
+            for name, (low, high) in _parameter_bounds(h5).items():
+                self._check_values(name, self._params[name], low, high)
             nbytes = len(self.rows) * len(self.fields) * int(np.prod(self.image_shape)) * h5["amplitude"].dtype.itemsize
             self._images = None
             if in_memory or (in_memory is None and nbytes <= IN_MEMORY_LIMIT):
                 # read whole datasets and select in numpy: h5py fancy indexing is slow
                 self._images = np.stack([self._read(h5, name, slice(None))[self.rows] for name in self.fields], 1)
+                for c, name in enumerate(self.fields):
+                    self._check_values(name, self._images[:, c], 0.0, 1.0)
         self._targets = torch.from_numpy(self.normaliser.normalise(self._params))
         self._h5: h5py.File | None = None
         self._h5_pid: int | None = None
@@ -99,6 +119,19 @@ class RadarFaceDataset(Dataset):
             return h5[name][rows]
         except (OSError, KeyError) as err:
             raise ValueError(f"{self.path}: cannot read dataset {name!r} (corrupt or truncated file): {err}") from None
+
+    def _check_values(self, name: str, values: np.ndarray, low: float, high: float, rows: np.ndarray | None = None
+                      ) -> None:
+        """Refuse NaN, infinite or out-of-range ``values`` (first axis: samples), naming the first bad sample."""
+        values = np.asarray(values)
+        bad = ~np.isfinite(values) | (values < low) | (values > high)
+        if bad.any():
+            where = np.argwhere(bad)[0]
+            sample = int((self.rows if rows is None else rows)[where[0]])
+            lo, hi = (float(np.broadcast_to(bound, values.shape)[tuple(where)]) for bound in (low, high))
+            raise ValueError(f"{self.path}: {name!r} of sample {sample} is {values[tuple(where)]!r}, outside "
+                             f"[{lo:g}, {hi:g}]; the file is damaged or was not written by this library. "
+                             f"Delete it and generate it again (python -m radarface.dataset generate ...)")
 
     def _file(self) -> h5py.File:
         # h5py handles do not survive fork: each DataLoader worker opens its own
@@ -119,7 +152,10 @@ class RadarFaceDataset(Dataset):
         if self._images is not None:
             return self._images[i]
         row = int(self.rows[i])
-        return np.stack([self._read(self._file(), name, row) for name in self.fields])
+        image = np.stack([self._read(self._file(), name, row) for name in self.fields])
+        for c, name in enumerate(self.fields):
+            self._check_values(name, image[c][None], 0.0, 1.0, rows=np.array([row]))
+        return image
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= i < len(self):
