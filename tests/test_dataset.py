@@ -290,3 +290,33 @@ def test_damaged_values_are_refused_naming_the_field_and_sample(tmp_path, refere
     with pytest.raises(ValueError, match=rf"'{field}' of sample {row} is .*outside.*generate it again"):
         ds = RadarFaceDataset(damaged, "both", None, in_memory=in_memory)
         ds.tensors()
+
+
+@pytest.mark.slow
+def test_workers_end_when_the_generator_is_killed(tmp_path, cfg):
+    """kill -9 of the generator alone: its forkserver and workers must not live on."""
+    env = dict(os.environ, RADARFACE_DATA=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "radarface.dataset", "generate", "--profile", "smoke", "--n", "400",
+                             "--out", str(tmp_path / "k.h5"), "--workers", "2", "--no-progress"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def children(pid):
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in out]
+
+    deadline, descendants = time.monotonic() + 120, []
+    while time.monotonic() < deadline and proc.poll() is None:
+        descendants = [c for p in children(proc.pid) for c in [p, *children(p)]]
+        if len(descendants) >= 4:  # resource tracker, forkserver, two workers
+            break
+        time.sleep(0.5)
+    assert len(descendants) >= 4, f"the generator did not start its workers: {descendants}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in descendants):
+        time.sleep(0.5)
+    alive = [p for p in descendants if os.path.exists(f"/proc/{p}")]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    assert not alive, f"processes {alive} outlived the killed generator"

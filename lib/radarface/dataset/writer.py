@@ -92,8 +92,29 @@ def _render_span(source: SampleSource, span: tuple[int, int]) -> Span:
 _WORKER_SOURCE: SampleSource | None = None
 
 
-def _init_worker(source: SampleSource) -> None:
+def exit_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    """In a worker process: end it (at once, no clean-up) as soon as process ``parent_pid`` is gone.
+
+    A generator killed with ``kill -9`` cannot stop its workers, and their own parent is the
+    forkserver, not the generator, so the kernel's parent-death signal does not reach them:
+    a daemon thread watches the generator instead.
+    """
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(3)
+            except PermissionError:
+                continue  # alive, owned by someone else
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(source: SampleSource, parent_pid: int) -> None:
     global _WORKER_SOURCE
+    exit_with_parent(parent_pid)
     # Ctrl-C goes to the whole process group; the parent alone decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     source.setup()
@@ -147,7 +168,7 @@ def _results(source: SampleSource, spans: list[tuple[int, int]], workers: int) -
     # (an error) instead of hanging the run forever on the lost task
     with single_threaded_children():
         executor = ProcessPoolExecutor(min(workers, len(spans)), mp_context=_context(source),
-                                       initializer=_init_worker, initargs=(source,))
+                                       initializer=_init_worker, initargs=(source, os.getpid()))
         futures = {executor.submit(_worker_span, span): span for span in spans}
 
     def finished() -> Iterator[Span]:

@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from radarface import progress as progress_bars
-from radarface.dataset.writer import single_threaded_children
+from radarface.dataset.writer import exit_with_parent, single_threaded_children
 from radarface.geometry import apply_pose, pose_limits
 from radarface.measurements.format import Captures, MeasurementFormatError, read, write
 from radarface.measurements.physics import Calibration, calibration, render_capture
@@ -250,8 +251,9 @@ def _render_one(job: _Job, c: int) -> dict[str, Any]:
 _WORKER_JOB: _Job | None = None
 
 
-def _init_worker(job: _Job) -> None:
+def _init_worker(job: _Job, parent_pid: int) -> None:
     global _WORKER_JOB
+    exit_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone decides how to stop
     import torch
 
@@ -279,7 +281,7 @@ def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
         ctx.set_forkserver_preload([__name__])
     with single_threaded_children():
         executor = ProcessPoolExecutor(min(workers, len(job.plan)), mp_context=ctx, initializer=_init_worker,
-                                       initargs=(job,))
+                                       initargs=(job, os.getpid()))
     try:
         yield from executor.map(_worker_render, range(len(job.plan)))
     finally:
