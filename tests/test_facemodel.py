@@ -362,7 +362,7 @@ def test_bfm_errors(tmp_path):
     with h5py.File(path, "a") as f:
         del f["expression/model/mean"], f["expression/model/pcaBasis"]
         f["expression/model/mean"] = np.zeros(33, np.float32)
-        f["expression/model/pcaBasis"] = np.zeros((33, 4), np.float32)
+        f["expression/model/pcaBasis"] = np.ones((33, 4), np.float32)
     with pytest.raises(ValueError, match="/expression has 11 vertices, /shape has 40"):
         load_model(path, 2, 2)
 
@@ -482,3 +482,20 @@ def test_auto_prefers_bfm_then_ict_then_builtin(tmp_path, data_dir, monkeypatch,
     assert load_model("auto").source.startswith("bfm:")
     out = capsys.readouterr().out
     assert "model2019_face12.h5" in out and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f["shape/model/pcaVariance"].__setitem__(1, 0.0), r"m.h5: /shape/model/pcaVariance\[1\] is 0"),
+    (lambda f: f["shape/model/pcaVariance"].__setitem__(0, -2.0), r"pcaVariance\[0\] is -2.*must be positive"),
+    (lambda f: f["shape/model/pcaBasis"].__setitem__((slice(None), 1), 0.0), "pcaBasis column 1 is all zeros"),
+    (lambda f: f["expression/model/pcaBasis"].__setitem__((3, 0), np.nan), r"m.h5: /expression/model/pcaBasis contains NaN"),
+    (lambda f: [f[k].__setitem__(slice(None), f[k][:] / 1000) for k in ("shape/model/mean", "expression/model/mean")],
+     "must be in millimetres.*metres"),
+])
+def test_implausible_bfm_files_are_refused_naming_file_and_field(tmp_path, change, message):
+    path = tmp_path / "m.h5"
+    _write_statismo(path, np.random.default_rng(6))
+    with h5py.File(path, "a") as f:
+        change(f)
+    with pytest.raises(ValueError, match=message):
+        load_model(path, 2, 2)

@@ -49,8 +49,18 @@ def _read_part(f: h5py.File, part: str, n: int, path: Path) -> tuple[np.ndarray,
     if n > k:
         raise ValueError(f"{path}: file has {k} {part} components, {n} requested")
     basis = np.asarray(basis_ds[:, :n], dtype=np.float64)
+    for name, values in (("mean", mean), ("pcaBasis", basis), ("pcaVariance", variance[:n])):
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{path}: {key}/{name} contains NaN or infinite values; the file is damaged")
+    if n and not np.all(variance[:n] > 0):
+        k_bad = int(np.flatnonzero(~(variance[:n] > 0))[0])
+        raise ValueError(f"{path}: {key}/pcaVariance[{k_bad}] is {variance[k_bad]:g}; every variance of the "
+                         f"{n} components used must be positive (mm²), or the mode is dead")
     # Format 0.8 stores U·sqrt(variance); unit columns give U for both 0.8 and 0.9.
     norms = np.linalg.norm(basis, axis=0)
+    if n and not np.all(norms > 0):
+        raise ValueError(f"{path}: {key}/pcaBasis column {int(np.flatnonzero(norms == 0)[0])} is all zeros; "
+                         f"every basis column used must be a direction")
     basis = basis / np.where(norms > 0, norms, 1.0)
     scaled = basis * np.sqrt(np.clip(variance[:n], 0.0, None))
     return mean.reshape(-1, 3), scaled.reshape(mean.size // 3, 3, n)
@@ -78,6 +88,20 @@ def _read_landmarks(f: h5py.File, reference: np.ndarray, path: Path) -> dict[str
     except (ValueError, TypeError, KeyError) as err:
         warnings.warn(f"{path}: ignoring unreadable /metadata/landmarks/json ({err})", stacklevel=3)
         return None
+
+
+#: Plausible size (mm) of a face model's mean mesh along its largest axis: a face with some head around it.
+FACE_SIZE_MM: tuple[float, float] = (80.0, 600.0)
+
+
+def check_size_mm(vertices: np.ndarray, source: str) -> None:
+    """Refuse a mean mesh whose size is not that of a head in millimetres (e.g. a model stored in metres)."""
+    size = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    low, high = FACE_SIZE_MM
+    if not low <= size <= high:
+        hint = " It looks like metres: scale it by 1000." if 0.08 <= size <= 0.6 else ""
+        raise ValueError(f"{source}: the mean face is {size:.4g} units across; a face model must be in millimetres "
+                         f"({low:g}–{high:g} mm across).{hint}")
 
 
 def read_bfm(path: str | Path, n_shape: int = 10, n_expression: int = 7) -> MorphableModel:
@@ -118,6 +142,7 @@ def read_bfm(path: str | Path, n_shape: int = 10, n_expression: int = 7) -> Morp
             if mask.shape != (n,):
                 raise ValueError(f"{path}: /radarface/face_mask has {mask.size} values, the model has {n} vertices")
         landmarks = _read_landmarks(f, reference, path)
+    check_size_mm(mean + expression_mean, str(path))
     return MorphableModel(
         name=path.stem, source=f"bfm:{path.resolve()}", mean=mean + expression_mean,
         shape_basis=shape_basis, expression_basis=expression_basis, triangles=triangles,
