@@ -320,3 +320,10 @@ def test_workers_end_when_the_generator_is_killed(tmp_path, cfg):
     for p in alive:
         os.kill(p, signal.SIGKILL)
     assert not alive, f"processes {alive} outlived the killed generator"
+
+
+@pytest.mark.parametrize("seed", [-1, 2.5, "3"])
+def test_a_bad_seed_is_refused_before_anything_is_written(tmp_path, cfg, model, seed):
+    with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
+        generate(tmp_path / "s.h5", 4, profile_config(cfg), seed=seed, workers=1, model=model, progress=False)
+    assert not list(tmp_path.iterdir()), "a refused generation must leave nothing behind"

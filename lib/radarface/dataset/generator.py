@@ -100,6 +100,9 @@ def generate(path: str | Path, n: int, config: radar.RadarConfig, seed: int = 0,
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0 (numpy's seed sequences take no negative entropy), "
+                         f"got {seed!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if not isinstance(config, radar.RadarConfig):
