@@ -420,13 +420,12 @@ def _read_flat(h5: h5py.File) -> dict[str, Any]:
     return flat
 
 
-def read(path: str | Path) -> Captures:
-    """The captures of a measurement file as stored (its own grid and dynamic range), validated.
+def read_flat(path: str | Path) -> dict[str, Any]:
+    """Every dataset and attribute of the HDF5 file ``path`` as a flat mapping (see :func:`validate`).
 
-    Raises :class:`MeasurementFormatError` naming the file and the offending HDF5 path.
+    Raises :class:`MeasurementFormatError` for a missing, non-HDF5 or unreadable file.
     """
     path = Path(path)
-    source = str(path)
     if not path.exists():
         raise _MissingFile(f"measurement file {path} does not exist", None)
     if path.is_dir():
@@ -435,10 +434,31 @@ def read(path: str | Path) -> Captures:
         raise MeasurementFormatError(f"{path} is not an HDF5 file (empty, truncated or another format)")
     try:
         with h5py.File(path, "r") as h5:
-            flat = _read_flat(h5)
+            return _read_flat(h5)
     except OSError as err:
         raise MeasurementFormatError(f"{path} cannot be read as HDF5 (truncated or corrupt?): {err}") from None
-    return validate(flat, source)
+
+
+def read(path: str | Path, *, config: Any = None, **raw_options: Any) -> Captures:
+    """The captures of a measurement file as stored (its own grid and dynamic range), validated.
+
+    A raw file (``/raw/signal``) is back-projected onto the internal grid of ``config`` (a
+    :class:`~radarface.radar.RadarConfig`; None = library defaults) first; ``raw_options`` go to
+    :func:`radarface.measurements.raw.reconstruct_volume` (``progress``, ``nthreads``, ...).
+    Raises :class:`MeasurementFormatError` naming the file and the offending HDF5 path.
+    """
+    source = str(path)
+    flat = read_flat(path)
+    if "/raw/signal" not in flat:
+        return validate(flat, source)
+    from radarface.measurements import raw
+    from radarface.radar.config import RadarConfig
+
+    config = RadarConfig() if config is None else config
+    captures = raw.raw_from_flat(flat, source)
+    out = validate(raw.volume_flat(flat, captures, config, source, **raw_options), source)
+    out.radar.update(captures.radar_entries())
+    return out
 
 
 # ----------------------------------------------------------------------------- writing
