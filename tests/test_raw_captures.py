@@ -79,6 +79,8 @@ def points_file(tmp_path_factory):
 def test_point_reflectors_are_reconstructed_where_they_are(points_file):
     captures = meas.load(points_file, QAR, progress=False)
     assert captures.amplitude.shape == (1, 16, 16) and captures.radar["layout"] == "raw"
+    own = meas.read(points_file, config=QAR, progress=False)  # the internal grid, no compatibility checks
+    assert own.amplitude.shape == (1, 32, 32) and own.pixel_mm == 4.0
     raw = raw_from_flat(meas.format.read_flat(points_file), str(points_file))
     fine = np.arange(-2.0, 2.0 + 1e-9, 0.25)
     for point in POINTS:

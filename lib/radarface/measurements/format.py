@@ -13,6 +13,9 @@ has the full table):
 - ``/captures/amplitude``, ``/captures/depth`` (N, H, W) in [0, 1], or ``/captures/volume``
   (N, H, W, Nz) complex; ``/captures/subject``, ``/captures/expression`` (N,) strings;
   optional ``/captures/pose`` (N, 6).
+- or raw channel data: ``/raw/signal`` (N, Nt, Nr, Nf) complex, antenna positions, frequencies,
+  optional empty room and radar-to-model transform (:mod:`~radarface.measurements.raw`), which
+  :func:`read` back-projects onto a config's grid before the checks below.
 - optional ``/ground_truth``: ``vertices`` (N, V, 3) mm, ``triangles`` (M, 3), ``shape`` (N, Ks),
   ``expression`` (N, Ke), ``pose`` (N, 6); ``@array_z_mm`` fixes their model frame.
 
