@@ -327,3 +327,17 @@ def test_a_bad_seed_is_refused_before_anything_is_written(tmp_path, cfg, model, 
     with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
         generate(tmp_path / "s.h5", 4, profile_config(cfg), seed=seed, workers=1, model=model, progress=False)
     assert not list(tmp_path.iterdir()), "a refused generation must leave nothing behind"
+
+
+def test_a_dataset_sample_can_be_made_for_the_qar50_array():
+    from radarface.dataset.sampling import render_sample, sample_parameters
+    from radarface.facemodel import load_model
+    from radarface.radar import RadarConfig
+
+    config = RadarConfig.preset("qar50", image_size=16, pixel_mm=16.0, n_freq=16, surface_spacing_mm=2.5)
+    model = load_model("builtin")
+    params = sample_parameters(0, 5, model, config)
+    assert 105.75 <= params["render"][2] <= 176.25  # aperture drawn around the array's 141 mm
+    image = render_sample(params, model, config, seed=0, index=5)
+    again = render_sample(params, model, RadarConfig.from_dict(config.to_dict()), seed=0, index=5)
+    assert image.amplitude.shape == (16, 16) and np.array_equal(image.amplitude, again.amplitude)

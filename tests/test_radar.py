@@ -297,3 +297,70 @@ def test_widget_update_renders_and_validates(face):
     assert image.render_params["dynamic_range_db"] == 25.0 and image.render_params["snr_db"] is None
     with pytest.raises(ValueError, match="unknown control"):
         panel.update(colour=1)
+
+
+# ----------------------------------------------------------------------------- array geometry as data
+QAR = RadarConfig.preset("qar50", image_size=16, pixel_mm=8.0, n_freq=16)
+
+
+def test_default_config_dict_is_unchanged_and_explicit_arrays_round_trip():
+    assert not {"tx_positions_mm", "rx_positions_mm"} & set(RadarConfig().to_dict())
+    assert RadarConfig.preset("square") == RadarConfig()
+    again = RadarConfig.from_dict(json.loads(json.dumps(QAR.to_dict())))
+    assert again == QAR and hash(again) == hash(QAR)
+    assert np.asarray(again.tx_positions_mm).shape == (94, 3)
+
+
+def test_qar50_preset_is_two_columns_of_transmitters_and_two_rows_of_receivers():
+    tx, rx = antenna_positions(QAR)
+    assert np.allclose(np.abs(tx[:, 0]), 70.5) and np.allclose(np.abs(rx[:, 1]), 70.5)
+    assert np.allclose(np.diff(tx[:47, 1]), 3.0) and np.allclose(tx[:, 2], QAR.array_z_mm)
+    assert QAR.aperture_mm == 141.0 and QAR.positions_extent_mm == 141.0
+    # a rendering aperture scales the explicit array laterally
+    tx_wide, _ = antenna_positions(QAR, 282.0)
+    assert np.allclose(tx_wide[:, :2], 2 * tx[:, :2]) and np.allclose(tx_wide[:, 2], tx[:, 2])
+    assert render_param_ranges(QAR)["aperture_mm"] == pytest.approx((105.75, 176.25))
+    assert render_param_ranges(RadarConfig()) == render_param_ranges()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"rx_positions_mm": None}, "rx_positions_mm is missing"),
+    ({"n_tx": 90}, "holds 94 positions, expected n_tx = 90"),
+    ({"aperture_mm": 200.0}, "aperture_mm=141"),
+    ({"tx_positions_mm": [[0.0, 0.0]] * 94}, "(K, 3)"),
+])
+def test_explicit_arrays_are_checked(changes, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        QAR.replace(**changes)
+
+
+def test_same_sampling_stream_for_the_default_array_scaled_for_qar50():
+    a = sample_render_params(np.random.default_rng(3))
+    b = sample_render_params(np.random.default_rng(3), RadarConfig())
+    c = sample_render_params(np.random.default_rng(3), QAR)
+    assert a == b and c["aperture_mm"] == pytest.approx(a["aperture_mm"] * 141.0 / 200.0)
+
+
+def test_both_renderers_image_a_point_with_the_qar50_array(face):
+    for method in ("fast", "reference"):
+        cuts = psf_cuts(QAR, method=method, nthreads=1)
+        widths = cuts.widths()
+        theory = theory_resolution(QAR)["lateral_3db"]
+        assert widths["lateral_x"] == pytest.approx(theory, rel=0.1), (method, widths)
+        assert max(abs(v) for v in cuts.peak_offsets().values()) <= 0.2
+    image = render(*face, QAR, nthreads=1)
+    assert image.amplitude.shape == (16, 16) and image.amplitude.max() == 1.0
+
+
+def test_psf_widths_by_range_follow_theory_for_both_arrays():
+    from radarface.radar.analysis import psf_widths_by_range, widths_table
+
+    rows = {name: psf_widths_by_range(cfg, (300.0, 400.0, 500.0), nthreads=1)
+            for name, cfg in (("square", SMALL.replace(n_freq=16)), ("qar50", QAR))}
+    for name, table in rows.items():
+        assert [row["range_mm"] for row in table] == [300.0, 400.0, 500.0]
+        assert all(abs(row["ratio"] - 1) < 0.1 for row in table), (name, table)
+        assert all(a["lateral_x_mm"] < b["lateral_x_mm"] for a, b in zip(table, table[1:]))
+    assert rows["qar50"][1]["theory_mm"] == pytest.approx(4.89, abs=0.01)
+    text = widths_table(rows)
+    assert text.count("\n") == 7 and "| qar50 | 500 |" in text

@@ -43,3 +43,11 @@ def test_image_plots(image):
     with pytest.raises(ValueError, match="no volume"):
         rplot.plot_volume_slices(render_points([[0.0, 0.0, 90.0]], None, CFG, return_volume=False))
     plt.close("all")
+
+
+def test_widths_by_range_plot():
+    rows = {"square": [{"range_mm": r, "lateral_x_mm": 0.009 * r, "lateral_y_mm": 0.009 * r, "theory_mm": 0.0086 * r,
+                        "ratio": 1.04} for r in (300.0, 400.0, 500.0)]}
+    ax = rplot.plot_widths_by_range(rows)
+    assert len(ax.get_lines()) == 2 and ax.get_xlabel() == "range R (mm)"
+    plt.close("all")

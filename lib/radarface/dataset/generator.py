@@ -115,7 +115,7 @@ def generate(path: str | Path, n: int, config: radar.RadarConfig, seed: int = 0,
         raise ValueError(f"shard {shard[0]}/{shard[1]} of n={n} samples is empty; use fewer shards")
     settings = dataset_settings(config, model, seed, n, dtype, index_range)
     extra = {"model_source": model.source, "pose_limits": pose_limits(),
-             "render_param_ranges": {k: list(v) for k, v in radar.render_param_ranges().items()},
+             "render_param_ranges": {k: list(v) for k, v in radar.render_param_ranges(config).items()},
              "split_seed": int(seed), "split_fractions": list(schema.SPLIT_FRACTIONS)}
     source = SampleRenderer(model, config, seed, dtype)
     return writer.write_dataset(shard_path(path, shard), _fields(config, model, dtype), settings, extra, source,

@@ -34,14 +34,14 @@ def sample_parameters(seed: int, index: int, model: MorphableModel,
     ``pose`` (6,) (yaw, pitch, roll rad; tx, ty, tz mm), ``render`` (R,) in
     :data:`radarface.radar.RENDER_PARAM_NAMES` order; all float64.
 
-    ``config`` is accepted for symmetry with :func:`render_sample`; the sampling ranges do
-    not depend on it.
+    ``config`` sets the aperture range (:func:`radarface.radar.render_param_ranges`; the same
+    for every config of the default 200 mm aperture).
     """
     rng, _ = sample_streams(seed, index)
     shape = rng.standard_normal(model.n_shape)
     expression = rng.standard_normal(model.n_expression)
     pose = rng.uniform(-1.0, 1.0, 6) * pose_limits()
-    render = np.asarray(radar.render_params_to_vector(radar.sample_render_params(rng)), dtype=np.float64)
+    render = np.asarray(radar.render_params_to_vector(radar.sample_render_params(rng, config)), dtype=np.float64)
     return {"shape": shape, "expression": expression, "pose": pose, "render": render}
 
 

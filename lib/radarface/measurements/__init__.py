@@ -6,6 +6,9 @@
 - :func:`load`: ``read`` + :func:`conform` (module :mod:`~radarface.measurements.loader`): captures
   on the training radar's grid and image conventions (size, pitch, depth window, dynamic range),
   refused when band or geometry do not fit; :meth:`Captures.encoder_input` gives the encoder's tensor.
+- raw captures (module :mod:`~radarface.measurements.raw`): channel data per transmitter, receiver
+  and frequency with antenna positions, an optional empty-room measurement; :func:`load` and
+  :func:`read` back-project them onto the training grid; :func:`write_raw` writes them.
 - :func:`make_surrogate` / :func:`ensure_surrogate`: surrogate measurements of unseen faces by the
   exact MIMO renderer with a domain gap (material, noise, calibration errors, optional blanket).
 
@@ -20,6 +23,7 @@ worker pool), ``physics`` (calibration errors, blanket, noisy exact rendering of
 
 from radarface.measurements.format import (FORMAT_NAME, FORMAT_VERSIONS, Captures, MeasurementFormatError, read,
                                            write)
+from radarface.measurements.raw import RawCaptures, reconstruct_volume, write_raw
 from radarface.measurements.loader import Tolerances, conform, load, training_config, training_range_window
 from radarface.measurements.surrogate import (EXPRESSION_LABELS, SurrogateSettings, default_surrogate_path,
                                               ensure_surrogate, expression_vectors, identities, make_surrogate,
@@ -27,5 +31,5 @@ from radarface.measurements.surrogate import (EXPRESSION_LABELS, SurrogateSettin
 
 __all__ = ["Captures", "MeasurementFormatError", "Tolerances", "SurrogateSettings", "FORMAT_NAME",
            "FORMAT_VERSIONS", "EXPRESSION_LABELS", "read", "write", "load", "conform", "training_config",
-           "training_range_window", "make_surrogate", "ensure_surrogate", "default_surrogate_path",
+           "training_range_window", "RawCaptures", "reconstruct_volume", "write_raw", "make_surrogate", "ensure_surrogate", "default_surrogate_path",
            "surrogate_settings", "identities", "expression_vectors"]

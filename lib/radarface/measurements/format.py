@@ -13,6 +13,9 @@ has the full table):
 - ``/captures/amplitude``, ``/captures/depth`` (N, H, W) in [0, 1], or ``/captures/volume``
   (N, H, W, Nz) complex; ``/captures/subject``, ``/captures/expression`` (N,) strings;
   optional ``/captures/pose`` (N, 6).
+- or raw channel data: ``/raw/signal`` (N, Nt, Nr, Nf) complex, antenna positions, frequencies,
+  optional empty room and radar-to-model transform (:mod:`~radarface.measurements.raw`), which
+  :func:`read` back-projects onto a config's grid before the checks below.
 - optional ``/ground_truth``: ``vertices`` (N, V, 3) mm, ``triangles`` (M, 3), ``shape`` (N, Ks),
   ``expression`` (N, Ke), ``pose`` (N, 6); ``@array_z_mm`` fixes their model frame.
 
@@ -420,13 +423,12 @@ def _read_flat(h5: h5py.File) -> dict[str, Any]:
     return flat
 
 
-def read(path: str | Path) -> Captures:
-    """The captures of a measurement file as stored (its own grid and dynamic range), validated.
+def read_flat(path: str | Path) -> dict[str, Any]:
+    """Every dataset and attribute of the HDF5 file ``path`` as a flat mapping (see :func:`validate`).
 
-    Raises :class:`MeasurementFormatError` naming the file and the offending HDF5 path.
+    Raises :class:`MeasurementFormatError` for a missing, non-HDF5 or unreadable file.
     """
     path = Path(path)
-    source = str(path)
     if not path.exists():
         raise _MissingFile(f"measurement file {path} does not exist", None)
     if path.is_dir():
@@ -435,10 +437,31 @@ def read(path: str | Path) -> Captures:
         raise MeasurementFormatError(f"{path} is not an HDF5 file (empty, truncated or another format)")
     try:
         with h5py.File(path, "r") as h5:
-            flat = _read_flat(h5)
+            return _read_flat(h5)
     except OSError as err:
         raise MeasurementFormatError(f"{path} cannot be read as HDF5 (truncated or corrupt?): {err}") from None
-    return validate(flat, source)
+
+
+def read(path: str | Path, *, config: Any = None, **raw_options: Any) -> Captures:
+    """The captures of a measurement file as stored (its own grid and dynamic range), validated.
+
+    A raw file (``/raw/signal``) is back-projected onto the internal grid of ``config`` (a
+    :class:`~radarface.radar.RadarConfig`; None = library defaults) first; ``raw_options`` go to
+    :func:`radarface.measurements.raw.reconstruct_volume` (``progress``, ``nthreads``, ...).
+    Raises :class:`MeasurementFormatError` naming the file and the offending HDF5 path.
+    """
+    source = str(path)
+    flat = read_flat(path)
+    if "/raw/signal" not in flat:
+        return validate(flat, source)
+    from radarface.measurements import raw
+    from radarface.radar.config import RadarConfig
+
+    config = RadarConfig() if config is None else config
+    captures = raw.raw_from_flat(flat, source)
+    out = validate(raw.volume_flat(flat, captures, config, source, **raw_options), source)
+    out.radar.update(captures.radar_entries())
+    return out
 
 
 # ----------------------------------------------------------------------------- writing

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from radarface.measurements.format import Captures, MeasurementFormatError, read
+from radarface.measurements import raw
+from radarface.measurements.format import Captures, MeasurementFormatError, read_flat, validate
 from radarface.radar.config import C_MM_PER_S, RadarConfig
 from radarface.radar.image import ImageGrid
 from radarface.radar.params import render_param_ranges
@@ -42,7 +43,9 @@ class Tolerances:
     margin around the training's lateral-resolution range; ``depth_mm``: how far foreground
     depths may lie outside the training depth window (one range resolution), for at most
     ``depth_outside_fraction`` of the foreground pixels; ``fov_coverage``: share of the training
-    field of view the file's grid must cover.
+    field of view the file's grid must cover; ``position_mm``: how far a raw capture's antenna,
+    with the array scaled to the training aperture, may lie from the nearest antenna of the
+    training array (a subset of the training array passes).
     """
 
     band_overlap: float = 0.8
@@ -51,6 +54,7 @@ class Tolerances:
     depth_mm: float = 15.0
     depth_outside_fraction: float = 0.05
     fov_coverage: float = 0.5
+    position_mm: float = 1.0
 
 
 def training_config(config: Any = None) -> RadarConfig:
@@ -88,8 +92,17 @@ def _refuse(source: str, field: str, message: str) -> MeasurementFormatError:
 
 
 def check_radar(captures: Captures, config: RadarConfig, tolerances: Tolerances, source: str) -> None:
-    """Refuse a band, range, lateral resolution or dynamic range the training data do not cover."""
-    radar = captures.radar
+    """Refuse a band, range, lateral resolution, array geometry or dynamic range the training data do not cover."""
+    check_radar_attrs(captures.radar, config, tolerances, source)
+    if captures.dynamic_range_db < config.dynamic_range_db - 1e-6:
+        raise _refuse(source, "/grid@dynamic_range_db", f"images keep {captures.dynamic_range_db:g} dB, the "
+                      f"training images {config.dynamic_range_db:g} dB: the missing range cannot be restored "
+                      "(store a wider dynamic range, or the complex volume)")
+
+
+def check_radar_attrs(radar: dict[str, Any], config: RadarConfig, tolerances: Tolerances, source: str) -> None:
+    """Refuse a band, range, lateral resolution or (raw captures) array geometry of a ``radar`` dict
+    (``Captures.radar``) that the training data do not cover."""
     f0, f1 = radar["f_start_hz"], radar["f_stop_hz"]
     overlap = max(0.0, min(f1, config.f_stop_hz) - max(f0, config.f_start_hz))
     share = overlap / max(f1 - f0, config.bandwidth_hz)
@@ -101,7 +114,7 @@ def check_radar(captures: Captures, config: RadarConfig, tolerances: Tolerances,
         raise _refuse(source, "/radar@range_mm", f"range_mm = {radar['range_mm']:g} mm, training "
                       f"{config.range_mm:g} mm (tolerance ±{tolerances.range_mm:g} mm)")
     res = lateral_resolution_mm(f0, f1, radar["range_mm"], radar["aperture_mm"])
-    lo_ap, hi_ap = render_param_ranges()["aperture_mm"]
+    lo_ap, hi_ap = render_param_ranges(config)["aperture_mm"]
     band = (config.f_start_hz, config.f_stop_hz, config.range_mm)
     lo = lateral_resolution_mm(*band, hi_ap) * (1 - tolerances.resolution)
     hi = lateral_resolution_mm(*band, lo_ap) * (1 + tolerances.resolution)
@@ -110,10 +123,35 @@ def check_radar(captures: Captures, config: RadarConfig, tolerances: Tolerances,
                       f"{radar['range_mm']:g} mm gives a lateral resolution of {res:.2f} mm; the training data "
                       f"(apertures {lo_ap:g}-{hi_ap:g} mm at {config.range_mm:g} mm) span {lo:.2f}-{hi:.2f} mm "
                       f"with the ±{tolerances.resolution:.0%} tolerance")
-    if captures.dynamic_range_db < config.dynamic_range_db - 1e-6:
-        raise _refuse(source, "/grid@dynamic_range_db", f"images keep {captures.dynamic_range_db:g} dB, the "
-                      f"training images {config.dynamic_range_db:g} dB: the missing range cannot be restored "
-                      "(store a wider dynamic range, or the complex volume)")
+    if "tx_positions_radar_mm" in radar:
+        check_geometry(radar["tx_positions_radar_mm"], radar["rx_positions_radar_mm"], config, tolerances, source)
+
+
+def check_geometry(tx_mm: np.ndarray, rx_mm: np.ndarray, config: RadarConfig, tolerances: Tolerances,
+                   source: str) -> None:
+    """Refuse antennas tx (Nt, 3), rx (Nr, 3) (radar frame, mm) unless, scaled laterally to the
+    training aperture, each lies within ``position_mm`` of an antenna of the same kind of the
+    training array (the aperture itself is judged by the resolution check)."""
+    from radarface.radar.array import antenna_positions
+    from radarface.radar.config import array_extent_mm
+
+    tx_mm, rx_mm = np.asarray(tx_mm, dtype=np.float64), np.asarray(rx_mm, dtype=np.float64)
+    scale = np.array([1.0, 1.0, 0.0]) * config.aperture_mm / array_extent_mm(tx_mm, rx_mm)
+    plane = np.array([0.0, 0.0, config.array_z_mm])
+    for kind, given, train in (("tx", tx_mm, antenna_positions(config)[0]), ("rx", rx_mm, antenna_positions(config)[1])):
+        scaled = given * scale
+        gap = np.sqrt(((scaled[:, None, :2] - (train - plane)[None, :, :2]) ** 2).sum(-1)).min(axis=1)
+        worst = int(np.argmax(gap))
+        if gap[worst] > tolerances.position_mm:
+            name = "transmitter" if kind == "tx" else "receiver"
+            raise _refuse(source, f"/raw/{kind}_positions_mm", f"the array differs from the training array "
+                          f"({'explicit' if config.has_explicit_array else 'square'}, {config.n_tx} Tx × "
+                          f"{config.n_rx} Rx, aperture {config.aperture_mm:g} mm): scaled to that aperture, "
+                          f"{name} {worst} at ({given[worst, 0]:.1f}, {given[worst, 1]:.1f}) mm lies "
+                          f"{gap[worst]:.1f} mm from the nearest training {name} (tolerance "
+                          f"{tolerances.position_mm:g} mm; {int((gap > tolerances.position_mm).sum())} of "
+                          f"{len(gap)} {name}s off); train for this array (RadarConfig tx_positions_mm, "
+                          f"rx_positions_mm or RadarConfig.preset)")
 
 
 def _extent(axis: np.ndarray) -> tuple[float, float]:
@@ -273,11 +311,36 @@ def _format_images(magnitude: np.ndarray, z_mm: np.ndarray, config: RadarConfig)
     return amplitude.astype(np.float32), depth.astype(np.float32)
 
 
-def load(path: str | Path, config: Any = None, *, tolerances: Tolerances | None = None) -> Captures:
+def load(path: str | Path, config: Any = None, *, tolerances: Tolerances | None = None,
+         **raw_options: Any) -> Captures:
     """Captures of the measurement file ``path`` ready for the encoder trained with ``config``
     (:func:`training_config`: None, RadarConfig, profile dict, ...): validated, checked for radar
     compatibility, resampled to the training grid and conventions.
 
-    Raises :class:`MeasurementFormatError` naming the file, the HDF5 field and the values.
+    A raw file (``/raw/signal``, :mod:`~radarface.measurements.raw`) is checked first (band, range,
+    resolution, array geometry), then back-projected onto the training grid after subtracting the
+    empty room; ``raw_options`` go to :func:`~radarface.measurements.raw.reconstruct_volume`
+    (``progress``, ``nthreads``, ``chunk_voxels``). Raises :class:`MeasurementFormatError` naming
+    the file, the HDF5 field and the values.
     """
-    return conform(read(path), config, tolerances=tolerances, source=str(path))
+    source = str(path)
+    config = training_config(config)
+    tolerances = tolerances or Tolerances()
+    flat = read_flat(path)
+    if not raw.is_raw(flat):
+        return conform(validate(flat, source), config, tolerances=tolerances, source=source)
+    captures = raw.raw_from_flat(flat, source)
+    entries = captures.radar_entries()
+    check_radar_attrs({"f_start_hz": float(captures.frequencies_hz[0]), "f_stop_hz": float(captures.frequencies_hz[-1]),
+                       "range_mm": raw_range_mm(flat, source), "aperture_mm": captures.aperture_mm, **entries},
+                      config, tolerances, source)
+    out = validate(raw.volume_flat(flat, captures, config, source, **raw_options), source)
+    out.radar.update(entries)
+    return conform(out, config, tolerances=tolerances, source=source)
+
+
+def raw_range_mm(flat: dict[str, Any], source: str) -> float:
+    """The nominal array-to-face distance ``/radar@range_mm`` of a raw file, checked."""
+    from radarface.measurements.format import _number
+
+    return float(_number(flat, "/radar@range_mm", source))

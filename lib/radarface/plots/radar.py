@@ -156,3 +156,18 @@ def plot_plate_tilt(tilts_deg: np.ndarray, peaks_db: dict[str, np.ndarray], ax: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_widths_by_range(rows_by_array: dict[str, list[dict[str, float]]], ax: Axes | None = None) -> Axes:
+    """Lateral −3 dB widths (markers) against range per named array, with theory 0.886·λc·R/(2D) (lines)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    for name, rows in rows_by_array.items():
+        ranges = [row["range_mm"] for row in rows]
+        line, = ax.plot(ranges, [row["theory_mm"] for row in rows], "--", lw=1.0, label=f"{name}: theory")
+        ax.plot(ranges, [0.5 * (row["lateral_x_mm"] + row["lateral_y_mm"]) for row in rows], "o",
+                color=line.get_color(), label=f"{name}: measured")
+    ax.set_xlabel("range R (mm)")
+    ax.set_ylabel("lateral −3 dB width (mm)")
+    ax.legend(fontsize=7)
+    return ax

@@ -15,7 +15,8 @@
 ((16, 16), 1.0)
 """
 
-from radarface.radar.array import antenna_positions, array_center, select_antennas, virtual_elements
+from radarface.radar.array import (antenna_positions, array_center, array_preset, qar50_positions, select_antennas,
+                                   virtual_elements)
 from radarface.radar.config import C_MM_PER_S, RadarConfig
 from radarface.radar.image import ImageGrid, RadarImage, depth_to_mm, form_image
 from radarface.radar.params import (RENDER_PARAM_NAMES, default_render_params, render_param_ranges,
@@ -28,9 +29,9 @@ from radarface.radar.scatter import Scene, point_scene, surface_scene
 #: are not silently reused (the dataset settings and file names include it).
 RENDERER_VERSION = 1
 
-__all__ = ["RENDERER_VERSION", 
+__all__ = ["RENDERER_VERSION",
     "C_MM_PER_S", "RENDER_PARAM_NAMES", "ImageGrid", "RadarConfig", "RadarImage", "Scene", "antenna_positions",
-    "antennas", "array_center", "default_render_params", "depth_to_mm", "form_image", "image_from_scene",
+    "antennas", "array_center", "array_preset", "qar50_positions", "default_render_params", "depth_to_mm", "form_image", "image_from_scene",
     "point_scene", "render", "render_param_ranges", "render_params_from_vector", "render_params_to_vector",
     "render_points", "render_reference", "sample_render_params", "select_antennas", "surface_scene",
     "vector_to_render_params", "virtual_elements",

@@ -1,9 +1,14 @@
-"""MIMO antenna array on the edges of a square aperture, its virtual elements and subsets.
+"""MIMO antenna array on the edges of a square aperture (or given explicitly), its virtual elements and subsets.
 
-Convention: transmitters on the left and right edges (``x = ∓D/2``), receivers on the bottom
+Convention of the default square: transmitters on the left and right edges (``x = ∓D/2``), receivers on the bottom
 and top edges (``y = ∓D/2``), all in the plane ``z = config.array_z_mm``. Each edge carries
 its share of the elements at the centres of equal segments, so the virtual (monostatic
 equivalent) elements ``(t + r) / 2`` tile the full D × D square uniformly.
+
+An explicit array (``RadarConfig.tx_positions_mm``/``rx_positions_mm``, radar frame) is moved to
+the plane of the config's array; a rendering aperture ``aperture_mm`` then scales its lateral
+coordinates by ``aperture_mm / config.aperture_mm`` (so the aperture parameter means the same
+for every array). Named arrays: :func:`array_preset`.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ def antenna_positions(config: RadarConfig, aperture_mm: float | None = None) -> 
     if not side > 0:
         raise ValueError(f"aperture_mm must be positive, got {aperture_mm}")
     z = config.array_z_mm
+    if config.has_explicit_array:
+        scale = np.array([side / config.aperture_mm, side / config.aperture_mm, 1.0])
+        return tuple(np.asarray(getattr(config, name)) * scale + np.array([0.0, 0.0, z])
+                     for name in ("tx_positions_mm", "rx_positions_mm"))
     out = []
     for count, axis in ((config.n_tx, 0), (config.n_rx, 1)):
         pos = []
@@ -43,6 +52,42 @@ def antenna_positions(config: RadarConfig, aperture_mm: float | None = None) -> 
             pos.append(edge)
         out.append(np.concatenate(pos))
     return out[0], out[1]
+
+
+#: QAR50-type array (Rohde & Schwarz QAR50 as in the MAROON dataset): elements per column or row,
+#: their pitch (mm) and the offset (mm) of the columns (transmitters) and rows (receivers).
+QAR50_LAYOUT: dict[str, float] = {"per_edge": 47, "pitch_mm": 3.0, "offset_mm": 70.5}
+
+
+def qar50_positions() -> tuple[np.ndarray, np.ndarray]:
+    """QAR50-type array in the radar frame (mm): 94 transmitters in two columns at x = ±70.5 mm and
+    94 receivers in two rows at y = ±70.5 mm, 3 mm pitch centred on the axis (±69 mm), z = 0.
+
+    >>> tx, rx = qar50_positions()
+    >>> tx.shape, float(tx[0, 0]), float(tx[0, 1]), float(rx[-1, 1])
+    ((94, 3), -70.5, -69.0, 70.5)
+    """
+    n, pitch, offset = int(QAR50_LAYOUT["per_edge"]), QAR50_LAYOUT["pitch_mm"], QAR50_LAYOUT["offset_mm"]
+    along = (np.arange(n) - (n - 1) / 2) * pitch
+    out = []
+    for axis in (0, 1):  # transmitters: columns (fixed x); receivers: rows (fixed y)
+        edges = []
+        for sign in (-1.0, 1.0):
+            edge = np.zeros((n, 3))
+            edge[:, axis] = sign * offset
+            edge[:, 1 - axis] = along
+            edges.append(edge)
+        out.append(np.concatenate(edges))
+    return out[0], out[1]
+
+
+def array_preset(name: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Transmitter (Nt, 3) and receiver (Nr, 3) positions (radar frame, mm) of a named array:
+    ``"qar50"`` (:func:`qar50_positions`), or ``"square"`` → (None, None) (the config's default square)."""
+    presets = {"square": lambda: (None, None), "qar50": qar50_positions}
+    if name not in presets:
+        raise ValueError(f"unknown array preset {name!r}; known: {sorted(presets)}")
+    return presets[name]()
 
 
 def array_center(config: RadarConfig) -> np.ndarray:

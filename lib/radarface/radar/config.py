@@ -11,6 +11,10 @@ Geometry (DESIGN §5.1), in the face model's frame (mm; x left-right, y up, z ou
   smallest x, i.e. the face as seen from the array. Internally the lateral grid is refined to a
   pitch of at most ``max_internal_pitch_mm`` (the point-spread function is ~3.5 mm wide) and
   reduced to the output pixels afterwards.
+- An explicit array (``tx_positions_mm``/``rx_positions_mm``, e.g. :meth:`RadarConfig.preset`)
+  replaces the square: positions (K, 3) in the *radar frame*, the model frame shifted so the
+  array centre is the origin (same axes; the array plane is z = 0, the face at z ≈ −range_mm).
+  ``aperture_mm`` is then the antennas' lateral extent (mean of the x and y spans).
 - Depth voxels span ``depth_window_mm`` in model-frame z (near end = largest z = closest to
   the array) at ``voxel_depth_mm``; the window covers the face's depth ± the ±50 mm pose
   translation.
@@ -47,7 +51,9 @@ class RadarConfig:
     (correlation length of the diffuse part), ``shadow_pixel_mm``/``shadow_tolerance_mm``
     (z-buffer), ``edge_taper_mm`` (fade before a mesh boundary), ``spreading_loss``
     (1/(d_t·d_r) amplitude). Numerics: ``roi_margin_mm`` (voxels evaluated around the scene),
-    ``nufft_eps``. ``seed`` seeds the renderer when no ``rng`` is given.
+    ``nufft_eps``. ``seed`` seeds the renderer when no ``rng`` is given. ``tx_positions_mm`` and
+    ``rx_positions_mm`` (both or neither; n_tx and n_rx rows of (x, y, z) mm, radar frame) give an
+    explicit array instead of the default square (module docstring).
 
     >>> cfg = RadarConfig()
     >>> round(cfg.lateral_resolution_mm, 2), round(cfg.range_resolution_mm, 1)
@@ -83,10 +89,20 @@ class RadarConfig:
     roi_margin_mm: float = 16.0
     nufft_eps: float = 1e-3
     seed: int = 0
+    # explicit array geometry (radar frame, mm); None = the square of aperture_mm
+    tx_positions_mm: tuple[tuple[float, float, float], ...] | None = None
+    rx_positions_mm: tuple[tuple[float, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep the dataclass hashable.
         object.__setattr__(self, "depth_window_mm", tuple(float(v) for v in self.depth_window_mm))
+        for name in ("tx_positions_mm", "rx_positions_mm"):
+            value = getattr(self, name)
+            if value is not None:
+                rows = np.asarray(value, dtype=np.float64)
+                if rows.ndim != 2 or rows.shape[1:] != (3,):
+                    raise ValueError(f"RadarConfig.{name} must be (K, 3) positions in mm, got shape {rows.shape}")
+                object.__setattr__(self, name, tuple(tuple(float(c) for c in row) for row in rows))
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -125,6 +141,33 @@ class RadarConfig:
                 raise ValueError(f"RadarConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.nufft_eps >= 0.1:
             raise ValueError(f"RadarConfig.nufft_eps must be < 0.1 (e.g. 1e-4), got {self.nufft_eps}")
+        self._validate_positions()
+
+    def _validate_positions(self) -> None:
+        """Check an explicit array: both kinds given, counts n_tx/n_rx, finite, extent = aperture_mm."""
+        given = [self.tx_positions_mm is not None, self.rx_positions_mm is not None]
+        if not any(given):
+            return
+        if not all(given):
+            missing = "rx_positions_mm" if given[0] else "tx_positions_mm"
+            raise ValueError(f"RadarConfig.{missing} is missing: an explicit array needs both transmitter and "
+                             f"receiver positions")
+        for name, count in (("tx_positions_mm", self.n_tx), ("rx_positions_mm", self.n_rx)):
+            rows = np.asarray(getattr(self, name))
+            if len(rows) != count:
+                kind = name[:2]
+                raise ValueError(f"RadarConfig.{name} holds {len(rows)} positions, expected n_{kind} = {count}")
+            if not np.all(np.isfinite(rows)):
+                raise ValueError(f"RadarConfig.{name} contains NaN or infinite coordinates")
+            if np.any(rows[:, 2] + self.array_z_mm <= self.depth_window_mm[1]):
+                raise ValueError(f"RadarConfig.{name}: antennas must lie above the depth window, got radar-frame "
+                                 f"z down to {rows[:, 2].min():g} mm with the window ending "
+                                 f"{self.array_z_mm - self.depth_window_mm[1]:g} mm below the array plane")
+        extent = self.positions_extent_mm
+        if abs(extent - self.aperture_mm) > 0.01 * self.aperture_mm:
+            raise ValueError(f"RadarConfig.aperture_mm = {self.aperture_mm:g} mm does not match the explicit "
+                             f"array's extent {extent:.2f} mm (mean of its x and y spans); set "
+                             f"aperture_mm={extent:.6g}")
 
     # ------------------------------------------------------------- derived
     @property
@@ -153,6 +196,18 @@ class RadarConfig:
         return self.face_center_z_mm + self.range_mm
 
     @property
+    def has_explicit_array(self) -> bool:
+        """True when ``tx_positions_mm``/``rx_positions_mm`` replace the default square."""
+        return self.tx_positions_mm is not None
+
+    @property
+    def positions_extent_mm(self) -> float:
+        """Lateral extent in mm of the explicit array (mean of the x and y spans of all antennas)."""
+        if not self.has_explicit_array:
+            return float(self.aperture_mm)
+        return array_extent_mm(np.asarray(self.tx_positions_mm), np.asarray(self.rx_positions_mm))
+
+    @property
     def field_of_view_mm(self) -> float:
         """Lateral side of the image in mm."""
         return self.image_size * self.pixel_mm
@@ -177,12 +232,40 @@ class RadarConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict of all fields (``snr_db`` None stays None)."""
+        """JSON-serialisable dict of all fields (``snr_db`` None stays None); antenna positions as
+        lists of [x, y, z] mm, left out for the default square (so its dict, and the hashes of
+        datasets made with it, are unchanged)."""
         out = dataclasses.asdict(self)
         out["depth_window_mm"] = list(self.depth_window_mm)
         if out["snr_db"] is not None and math.isinf(out["snr_db"]):
             out["snr_db"] = None
+        for name in ("tx_positions_mm", "rx_positions_mm"):
+            if out[name] is None:
+                del out[name]
+            else:
+                out[name] = [list(row) for row in out[name]]
         return out
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> RadarConfig:
+        """Config with the named array (:func:`radarface.radar.array.array_preset`: ``"square"``,
+        ``"qar50"``) and its aperture, plus ``overrides`` of other fields.
+
+        >>> cfg = RadarConfig.preset("qar50", n_freq=16)
+        >>> cfg.n_tx, cfg.aperture_mm, round(cfg.lateral_resolution_mm, 2)
+        (94, 141.0, 5.52)
+        >>> RadarConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        from radarface.radar.array import array_preset
+
+        tx, rx = array_preset(name)
+        if tx is None:
+            return cls(**overrides)
+        base = {"tx_positions_mm": tx, "rx_positions_mm": rx, "n_tx": len(tx), "n_rx": len(rx),
+                "aperture_mm": array_extent_mm(tx, rx)}
+        base.update(overrides)
+        return cls(**base)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RadarConfig:
@@ -206,3 +289,14 @@ class RadarConfig:
         base = {"image_size": size, "n_freq": int(cfg["n_freq"]), "pixel_mm": FIELD_OF_VIEW_MM / size}
         base.update(overrides)
         return cls(**base)
+
+
+def array_extent_mm(tx: np.ndarray, rx: np.ndarray) -> float:
+    """Lateral extent in mm of antennas tx (Nt, 3), rx (Nr, 3): mean of the x and y spans of all.
+
+    >>> array_extent_mm(np.array([[-70.5, 0, 0], [70.5, 0, 0]]), np.array([[0, -70.5, 0], [0, 70.5, 0]]))
+    141.0
+    """
+    both = np.concatenate([np.asarray(tx, dtype=np.float64), np.asarray(rx, dtype=np.float64)])
+    spans = both[:, :2].max(axis=0) - both[:, :2].min(axis=0)
+    return float(spans.mean())

@@ -5,7 +5,8 @@ name               range        meaning
 =================  ===========  =============================================================
 dynamic_range_db   [15, 30]     amplitude clipping below the peak (20 dB at evaluation)
 material           [0, 0.5]     diffuse (rough, random-phase) share of the surface return
-aperture_mm        [150, 250]   side D of the square aperture (lateral resolution ∝ 1/D)
+aperture_mm        [150, 250]   side D of the aperture (lateral resolution ∝ 1/D); × D0/200 mm
+                                for a config of nominal aperture D0 (e.g. 106-176 mm for a QAR50)
 snr_db             [30, 50]     image peak-to-noise power ratio per voxel
 =================  ===========  =============================================================
 
@@ -35,16 +36,29 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def render_param_ranges() -> dict[str, tuple[float, float]]:
-    """Sampling range (lo, hi) of each rendering parameter, in :data:`RENDER_PARAM_NAMES` order."""
-    return {name: _RANGES[name] for name in RENDER_PARAM_NAMES}
+#: Nominal aperture (mm) that the aperture range of :data:`_RANGES` is stated for.
+_RANGE_APERTURE_MM: float = 200.0
 
 
-def sample_render_params(rng: np.random.Generator) -> dict[str, float]:
-    """Rendering parameters drawn uniformly from :func:`render_param_ranges` with ``rng``."""
+def render_param_ranges(config: RadarConfig | None = None) -> dict[str, tuple[float, float]]:
+    """Sampling range (lo, hi) of each rendering parameter, in :data:`RENDER_PARAM_NAMES` order;
+    the aperture range scales with ``config.aperture_mm`` / 200 mm (unchanged for None or 200 mm).
+
+    >>> render_param_ranges(RadarConfig(aperture_mm=100.0))["aperture_mm"]
+    (75.0, 125.0)
+    """
+    out = {name: _RANGES[name] for name in RENDER_PARAM_NAMES}
+    if config is not None and config.aperture_mm != _RANGE_APERTURE_MM:
+        scale = config.aperture_mm / _RANGE_APERTURE_MM
+        out["aperture_mm"] = tuple(v * scale for v in _RANGES["aperture_mm"])
+    return out
+
+
+def sample_render_params(rng: np.random.Generator, config: RadarConfig | None = None) -> dict[str, float]:
+    """Rendering parameters drawn uniformly from :func:`render_param_ranges` (of ``config``) with ``rng``."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in render_param_ranges().items()}
+    return {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in render_param_ranges(config).items()}
 
 
 def default_render_params(config: RadarConfig | None = None) -> dict[str, Any]:

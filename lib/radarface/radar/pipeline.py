@@ -38,7 +38,7 @@ def _prepare(config: RadarConfig, render_params: RenderParams, rng: np.random.Ge
     if isinstance(render_params, str):
         if render_params != "random":
             raise ValueError(f"render_params must be a dict, None (config defaults) or 'random', got {render_params!r}")
-        render_params = sample_render_params(rng)
+        render_params = sample_render_params(rng, config)
     return check_render_params(render_params or {}, config), rng
 
 
