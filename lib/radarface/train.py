@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import io
 import json
@@ -43,6 +42,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from radarface import progress as progress_bars
+from radarface.runtime import exclusive_lock
 
 Batch = tuple[torch.Tensor, ...]
 #: ``loss_fn(model, batch) -> (scalar loss tensor, {name: float})``
@@ -283,13 +283,10 @@ def training_lock(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ValueError(f"another process is training the run of {path} (lock held on {fh.name}); "
-                             f"wait for it to finish, then this call reuses its checkpoint") from None
-        yield  # the lock goes with the file descriptor, also when the process is killed
+    lock = path.with_name(path.name + ".lock")
+    with exclusive_lock(lock, f"another process is training the run of {path} (lock held on {lock}); wait for "
+                              f"it to finish, then this call reuses its checkpoint"):
+        yield
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict[str, list]:

@@ -12,7 +12,6 @@ blocks being rendered.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import multiprocessing as mp
@@ -32,6 +31,7 @@ import numpy as np
 from radarface import progress as progress_bars
 from radarface.dataset import schema, store
 from radarface.dataset.store import Fields, Journal
+from radarface.runtime import exclusive_lock
 
 #: Thread-count variables set to 1 in worker processes: parallelism comes from processes.
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -211,17 +211,10 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextlib.contextmanager
-def _exclusive(journal: Journal) -> Iterator[None]:
+def _exclusive(journal: Journal) -> contextlib.AbstractContextManager[None]:
     """Hold a lock on the journal so two processes never generate into one file."""
-    journal.dir.mkdir(parents=True, exist_ok=True)
-    with open(journal.dir / "lock", "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ValueError(f"another process is generating {journal.path} (lock held on "
-                             f"{journal.dir / 'lock'}); wait for it or choose another --out") from None
-        yield  # the lock goes with the file descriptor, also when the process is killed
+    return exclusive_lock(journal.dir / "lock", f"another process is generating {journal.path} (lock held on "
+                                                f"{journal.dir / 'lock'}); wait for it or choose another --out")
 
 
 def _existing(path: Path) -> tuple[dict[str, Any], bool] | None:
