@@ -27,7 +27,8 @@ from radarface import profiles, radar
 from radarface.facemodel import load_model
 from radarface.geometry import pose_limits
 from radarface.radar.pipeline import antennas
-from radarface.radar.reference import backproject, synthesize_signal, torch_threads
+from radarface.radar.reference import backproject, synthesize_signal
+from radarface.runtime import torch_threads
 from radarface.radar.scatter import surface_scene
 
 _WORKER: dict = {}

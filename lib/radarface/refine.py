@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from radarface import progress as progress_bars
+from radarface.runtime import deterministic
 from radarface.models.decoder import image_loss
 
 #: ``tracer(vectors (B, D) numpy) -> float``, called once per step (e.g. vertex distance in mm)
@@ -103,21 +104,6 @@ def _frozen(*modules: nn.Module) -> Iterator[None]:
             m.train(training)
             for p, g in zip(m.parameters(), grads):
                 p.requires_grad_(g)
-
-
-@contextlib.contextmanager
-def _deterministic(threads: int | None, seed: int) -> Iterator[None]:
-    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(int(threads) if threads else old_threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
 
 
 def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chunk: int,
@@ -254,7 +240,7 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
     if prior_center not in PRIOR_CENTERS:
         raise ValueError(f"prior_center must be one of {PRIOR_CENTERS}, got {prior_center!r}")
     start = time.perf_counter()
-    with _deterministic(threads, seed), _frozen(decoder):
+    with deterministic(threads, seed), _frozen(decoder):
         delta = torch.zeros(len(init), int(columns.sum()), dtype=init.dtype, requires_grad=True)
 
         def vectors_of(idx: torch.Tensor) -> torch.Tensor:
@@ -294,7 +280,7 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
     if given is not None and (given.ndim != 2 or len(given) != len(images)):
         raise ValueError(f"given must be (B, R) with B = {len(images)}, got {tuple(given.shape)}")
     start = time.perf_counter()
-    with _deterministic(threads, seed), _frozen(decoder):
+    with deterministic(threads, seed), _frozen(decoder):
         encoder.eval()
         weights = [p for p in encoder.parameters() if p.requires_grad]
         if not weights:

@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from radarface import progress as progress_bars
-from radarface.runtime import exclusive_lock
+from radarface.runtime import deterministic, exclusive_lock
 
 Batch = tuple[torch.Tensor, ...]
 #: ``loss_fn(model, batch) -> (scalar loss tensor, {name: float})``
@@ -189,22 +189,6 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _reproducible(threads: int | None) -> Iterator[int]:
-    threads = int(threads or os.cpu_count() or 1)
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield threads
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
-
-
 def run_name(prefix: str, **parts: Any) -> str:
     """``<prefix>_<hash8>``, the hash over ``parts`` (JSON, sorted): a checkpoint name keyed by its settings.
 
@@ -257,17 +241,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (radarface.train.fit)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "payload" in state:
-            if hashlib.sha256(state["payload"]).hexdigest() != state.get("sha256"):
-                raise ValueError(f"checkpoint {path} is damaged: its content does not match the checksum "
-                                 f"stored with it; delete it to retrain")
-            state = torch.load(io.BytesIO(state["payload"]), map_location="cpu", weights_only=True)
-    except ValueError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
-        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); delete it to retrain") from None
+    state = _unpickle(path, path)
+    if isinstance(state, dict) and "payload" in state:
+        if hashlib.sha256(state["payload"]).hexdigest() != state.get("sha256"):
+            raise ValueError(f"checkpoint {path} is damaged: its content does not match the checksum stored with "
+                             f"it; delete it to retrain")
+        state = _unpickle(io.BytesIO(state["payload"]), path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a radarface checkpoint of format {CHECKPOINT_FORMAT}; delete it to retrain")
     bad = [k for k, v in state.get("model", {}).items() if torch.is_tensor(v) and v.is_floating_point()
@@ -275,6 +254,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if bad:
         raise ValueError(f"checkpoint {path} holds non-finite weights in {bad[:3]}; delete it to retrain")
     return state
+
+
+def _unpickle(source: Path | io.BytesIO, path: Path) -> Any:
+    """``torch.load`` of a checkpoint (or its payload); any failure is reported as an unreadable ``path``."""
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
+        raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); delete it to retrain") from None
 
 
 @contextlib.contextmanager
@@ -441,7 +428,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
         steps = sum(len(_chunks(torch.arange(n_train), batch_size)) for _ in range(start_epoch, epochs))
         bar = _progress_bar(steps, progress)
         epoch = start_epoch
-        with _reproducible(threads) as result.threads:
+        with deterministic(threads) as result.threads:
             start_time = time.perf_counter()
             try:
                 for epoch in range(start_epoch, epochs):

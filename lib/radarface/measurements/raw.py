@@ -154,7 +154,8 @@ def reconstruct_volume(raw: RawCaptures, config: RadarConfig, grid: ImageGrid | 
     the antennas at the config's array plane (``array_z_mm``); memory bounded by ``chunk_voxels``."""
     from radarface.progress import bar
     from radarface.radar.array import check_positions
-    from radarface.radar.reference import backproject, torch_threads
+    from radarface.radar.reference import backproject
+    from radarface.runtime import torch_threads
 
     grid = ImageGrid.from_config(config) if grid is None else grid
     band = band_config(raw, config)

@@ -268,7 +268,7 @@ def _worker_render(c: int) -> dict[str, Any]:
 
 def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
     """Results of every capture in plan order: in this process (one torch thread) or in ``workers`` processes."""
-    from radarface.radar.reference import torch_threads
+    from radarface.runtime import torch_threads
 
     if workers == 1 or len(job.plan) == 1:
         with torch_threads(1):  # one thread is fastest for these small matrix products under load

@@ -50,6 +50,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1, conv3x3
 
 from radarface.models.backbones import stem_stride
+from radarface.runtime import torch_threads
 
 if TYPE_CHECKING:
     from radarface.dataset import RadarFaceDataset
@@ -365,17 +366,13 @@ def time_learned_renderer(decoder: nn.Module, vectors: torch.Tensor, *, batch_si
     """Seconds per image of ``decoder`` on ``vectors`` (N, D) in batches of ``batch_size`` (best of ``repeats``)."""
     from radarface.train import predict
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         predict(decoder, vectors[:batch_size], batch_size=batch_size)  # warm-up
         best = math.inf
         for _ in range(repeats):
             start = time.perf_counter()
             predict(decoder, vectors, batch_size=batch_size)
             best = min(best, time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(old)
     return best / len(vectors)
 
 
@@ -394,7 +391,7 @@ def time_physics_renderer(face: MorphableModel, config: RadarConfig, params: dic
     ``reference_measured_s`` (the part run).
     """
     from radarface import radar
-    from radarface.radar.reference import backproject, synthesize_signal, torch_threads
+    from radarface.radar.reference import backproject, synthesize_signal
     from radarface.radar.scatter import surface_scene
 
     def face_args(b: int) -> tuple[np.ndarray, dict[str, Any]]:

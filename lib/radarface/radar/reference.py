@@ -20,8 +20,6 @@ the matrix products are faster here and exact. Memory is bounded by the chunk si
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import finufft
 import numpy as np
 import torch
@@ -30,6 +28,7 @@ from radarface.radar.config import C_MM_PER_S, RadarConfig
 from radarface.radar.fast import cis
 from radarface.radar.image import box_points
 from radarface.radar.scatter import Scene
+from radarface.runtime import torch_threads
 
 
 def _cis(phase: np.ndarray) -> np.ndarray:
@@ -159,19 +158,6 @@ def backproject(signal: np.ndarray, config: RadarConfig, tx: np.ndarray, rx: np.
         et0 = torch.from_numpy(np.tile(_cis(k0 * dt), (nsig, 1)))
         out[:, start:start + len(vox)] = (horner * et0).reshape(nsig, nt, -1).sum(dim=1).numpy()
     return out.reshape(lead + (len(voxels),))
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch threads (None: unchanged). Under other load, 1 is often
-    fastest: idle OpenMP threads spin while they wait for cores."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def reference_volume(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
