@@ -341,3 +341,18 @@ def test_a_dataset_sample_can_be_made_for_the_qar50_array():
     image = render_sample(params, model, config, seed=0, index=5)
     again = render_sample(params, model, RadarConfig.from_dict(config.to_dict()), seed=0, index=5)
     assert image.amplitude.shape == (16, 16) and np.array_equal(image.amplitude, again.amplitude)
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_arrays_of_a_local_run(tmp_path, cfg, model, reference):
+    distributed = pytest.importorskip("distributed")
+    from radarface.dataset.cluster import generate_on_cluster
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        path = generate_on_cluster(tmp_path / "dask.h5", N, profile_config(cfg), 0, scheduler=client, model=model,
+                                   shards=3, dtype="float32", show_progress=False)
+    assert sorted(p.name for p in tmp_path.glob("dask.shard*of3.h5")) == [f"dask.shard{k}of3.h5" for k in (1, 2, 3)]
+    with h5py.File(path, "r") as ours, h5py.File(reference, "r") as local:
+        for name in ("amplitude", "depth", "shape", "expression", "pose", "render"):
+            np.testing.assert_array_equal(ours[name][:], local[name][:], err_msg=name)

@@ -4,6 +4,7 @@
                                          [--workers W] [--seed S] [--model SOURCE]
                                          [--shard K/M] [--dtype float16|float32]
                                          [--set NAME=VALUE ...] [--no-progress]
+                                         [--scheduler tcp://HOST:8786 [--shards M]]
     python -m radarface.dataset combine --out data/NAME.h5 SHARD.h5 [SHARD.h5 ...]
     python -m radarface.dataset info data/NAME.h5
     python -m radarface.dataset path [--profile P] [--set NAME=VALUE ...]
@@ -48,8 +49,17 @@ def _generate(args: argparse.Namespace) -> int:
           f"seed {cfg['seed']}) -> {shard_path(out, parse_shard(args.shard))}",
           file=sys.stderr, flush=True)
     start = time.perf_counter()
-    path = generate(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], cfg["workers"], model=model,
-                    shard=args.shard, dtype=cfg["dataset_dtype"], progress=not args.no_progress)
+    if args.scheduler:
+        if args.shard:
+            raise ValueError("--scheduler splits the dataset into shards itself; leave out --shard (use --shards M)")
+        from radarface.dataset.cluster import generate_on_cluster
+
+        path = generate_on_cluster(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], scheduler=args.scheduler,
+                                   model=model, shards=args.shards, dtype=cfg["dataset_dtype"],
+                                   show_progress=not args.no_progress)
+    else:
+        path = generate(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], cfg["workers"], model=model,
+                        shard=args.shard, dtype=cfg["dataset_dtype"], progress=not args.no_progress)
     print(f"{path}: complete ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -101,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--shard", help="K/M: generate only the K-th of M index ranges (K from 1)")
     gen.add_argument("--dtype", choices=("float16", "float32"), help="image dtype (default: the profile's)")
     gen.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    gen.add_argument("--scheduler", help="address of a Dask scheduler (tcp://HOST:8786): render shards on its "
+                                         "workers, then combine them (a shared filesystem is needed)")
+    gen.add_argument("--shards", type=int, help="with --scheduler: number of shards (default: 2 per worker thread)")
     gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(run=_generate)
     comb = sub.add_parser("combine", help="join shard files into one virtual dataset (no copy)")
