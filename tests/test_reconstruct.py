@@ -161,6 +161,16 @@ def test_methods_encoder_refined_and_blended(setup, tmp_path):
     assert np.allclose(shapes["blended"], weight * shapes["refined"] + (1 - weight) * shapes["autoencoder"], atol=1e-5)
 
 
+def test_ground_truth_of_another_face_model_skips_the_distances_with_a_warning(setup, tmp_path):
+    captures = meas.read(setup["captures"])
+    captures.attrs["model_hash"] = "cd" * 32
+    other = meas.write(tmp_path / "other_model.h5", captures)
+    code, _, err = run(setup, other, "--out", tmp_path / "out", "--profile", PROFILE)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert code == 0 and "warning: vertex distances skipped" in err and "cdcdcdcdcdcd" in summary["note"]
+    assert "mean_vertex_distance_mm" not in summary and len(list((tmp_path / "out").glob("*/face_model.obj"))) == 4
+
+
 # ----------------------------------------------------------------------------- refusals
 def test_a_damaged_weights_file_is_refused_by_its_checksum(setup, tmp_path):
     folder = copy_weights(setup, tmp_path)

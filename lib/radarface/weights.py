@@ -222,10 +222,10 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     sizes = {key: len(p[0]) for key, p in payloads.items()}
     too_big = {k: v for k, v in sizes.items() if v > max_file_mb * 1e6}
     if too_big or sum(sizes.values()) > max_total_mb * 1e6:
-        shown = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items())
-        raise WeightsError(f"the exported weights would be {shown} ({sum(sizes.values()) / 1e6:.1f} MB in all); "
+        shown = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sizes.items())
+        raise WeightsError(f"the exported weights would be {shown} ({sum(sizes.values()) / 1e6:.2f} MB in all); "
                            f"the limits are {max_file_mb:g} MB per file and {max_total_mb:g} MB in all. Use smaller "
-                           f"networks (e.g. encoder_ensemble = 1) or raise the limits (max_file_mb, max_total_mb)")
+                           f"networks (e.g. encoder_ensemble = 1) or raise the limits (--max-file-mb, --max-total-mb)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # a folder without a manifest is not loadable mid-write
@@ -353,10 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu", choices=profiles.names())
     parser.add_argument("--out", type=Path, help="folder to write (default weights/<profile>)")
     parser.add_argument("--inputs", default=DECODER_INPUTS, help="comma-separated input types (default both)")
+    parser.add_argument("--max-file-mb", type=float, default=MAX_FILE_MB, help="largest file allowed (MB)")
+    parser.add_argument("--max-total-mb", type=float, default=MAX_TOTAL_MB, help="largest total allowed (MB)")
     args = parser.parse_args(argv)
     try:
         path = export_weights(profiles.resolve(args.profile), args.out or paths.weights_dir(args.profile),
-                              inputs=tuple(s.strip() for s in args.inputs.split(",")))
+                              inputs=tuple(s.strip() for s in args.inputs.split(",")),
+                              max_file_mb=args.max_file_mb, max_total_mb=args.max_total_mb)
     except (ValueError, FileNotFoundError) as err:
         print(f"radarface.weights: error: {err}", file=sys.stderr)
         return 2
