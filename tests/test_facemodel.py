@@ -415,6 +415,37 @@ def test_ict_bad_folders(tmp_path, data_dir, monkeypatch):
         load_model(folder, 1, 1)
 
 
+def test_obj_reading_keeps_file_order_and_splits_quads(tmp_path):
+    """trimesh reads the OBJ: vertices in file order, quads (a, b, c, d) -> (a, b, c), (a, c, d), far polygons dropped."""
+    verts = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0], [2, 1, 0], [0, 0, 0]], float)
+    faces = "f 1/1/1 2/2/2 3/3/3 4/4/4\nf 2/2/2 5/5/5 6/6/6 3/3/3\nf 4/4/4 3/3/3 7/7/7 1/1/1\n"
+    path = tmp_path / "quads.obj"
+    path.write_text(_obj_text(verts, faces))  # the duplicate vertex 7 must not be merged into vertex 1
+    assert np.array_equal(ict.read_obj_vertices(path, 7), verts)
+    assert ict.read_obj_triangles(path, 6).tolist() == [[0, 1, 2], [0, 2, 3], [1, 4, 5], [1, 5, 2]]
+    assert len(ict.read_obj_triangles(path, 7)) == 6
+    with pytest.raises(ValueError, match="no polygons within the first 3"):
+        ict.read_obj_triangles(path, 3)
+    points = tmp_path / "points.obj"
+    points.write_text(_obj_text(verts))
+    with pytest.raises(ValueError, match="points.obj: expected triangles or quads, found none"):
+        ict.read_obj_triangles(points, 7)
+
+
+@pytest.mark.skipif(not (ICT_DIR / "FaceXModel" / "generic_neutral_mesh.obj").is_file(), reason="no ICT-FaceKit folder")
+def test_ict_obj_reading_matches_the_text():
+    """The shipped neutral mesh read by trimesh equals its ``v`` and ``f`` lines parsed by hand."""
+    path = ICT_DIR / "FaceXModel" / "generic_neutral_mesh.obj"
+    lines = path.read_text().splitlines()
+    verts = np.array([line.split()[1:4] for line in lines if line.startswith("v ")], dtype=np.float64)
+    quads = np.array([[int(t.split("/")[0]) - 1 for t in line.split()[1:]] for line in lines
+                      if line.startswith("f ")])
+    assert np.array_equal(ict.read_obj_vertices(path), verts[:ict.N_FACE_VERTICES])
+    kept = quads[quads.max(1) < ict.N_FACE_VERTICES]
+    expected = np.stack([kept[:, [0, 1, 2]], kept[:, [0, 2, 3]]], 1).reshape(-1, 3)
+    assert np.array_equal(ict.read_obj_triangles(path), expected)
+
+
 @pytest.fixture(scope="module")
 def real_ict(tmp_path_factory):
     if not (ICT_DIR / "FaceXModel" / "generic_neutral_mesh.obj").is_file():

@@ -2,7 +2,7 @@
 
 Each location can be moved with an environment variable, so tests and batch jobs can
 write elsewhere without touching notebooks: ``RADARFACE_DATA``, ``RADARFACE_FIGURES``,
-``RADARFACE_RUNS``.
+``RADARFACE_RUNS``, ``RADARFACE_WEIGHTS``.
 """
 
 from __future__ import annotations
@@ -34,3 +34,8 @@ def figures_dir() -> Path:
 def runs_dir(profile: str | None = None) -> Path:
     """Executed notebooks and results (``runs/<profile>`` or ``$RADARFACE_RUNS/<profile>``)."""
     return _dir("RADARFACE_RUNS", ROOT / "runs", *([profile] if profile else []))
+
+
+def weights_dir(profile: str) -> Path:
+    """Shipped network weights of a profile (``weights/<profile>`` or ``$RADARFACE_WEIGHTS/<profile>``); not created."""
+    return Path(os.environ.get("RADARFACE_WEIGHTS") or ROOT / "weights").expanduser().resolve() / profile

@@ -10,8 +10,10 @@ Conversion:
   left, y up, z out of the face, origin near the head centre; nose tip at about
   (0, 4, 131) mm, chin at (0, -76, 104) mm against BFM's (0, 1, 132) and (0, -73, 103)),
   so no shift is applied.
-- triangles: each quad (a, b, c, d) -> (a, b, c), (a, c, d); faces given as ``v/vt/vn``
-  are read by their vertex index; faces touching vertices past the face area are dropped.
+- reading: trimesh's OBJ reader (:func:`read_obj`), the one mesh library of the project, told
+  to keep the file's vertex and polygon order.
+- triangles: each quad (a, b, c, d) -> (a, b, c), (a, c, d); faces touching vertices past the
+  face area are dropped.
 - identity: modes identity_i - neutral with weights ~ N(0, 1), covariance D·Dᵀ;
   PCA-orthogonalised, the top ``n_shape`` kept (coefficients N(0, 1)).
 - expression: the blendshapes named in ``vertex_indices.json["expressions"]`` with
@@ -63,8 +65,6 @@ _IBUG_TO_BFM = {8: "center.chin.tip", 30: "center.nose.tip", 36: "right.eye.corn
                 39: "right.eye.corner_inner", 42: "left.eye.corner_inner",
                 45: "left.eye.corner_outer", 48: "right.lips.corner", 54: "left.lips.corner"}
 
-_VERTEX_RE = re.compile(rb"^v[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)", re.M)
-_FACE_RE = re.compile(rb"^f[ \t]+(.+?)\s*$", re.M)
 _IDENTITY_RE = re.compile(r"^identity(\d+)\.obj$")
 
 
@@ -87,35 +87,63 @@ def find_ict_folder(folder: str | Path | None = None) -> Path:
         f"inside it); pass the folder as the source or set RADARFACE_ICT_DIR")
 
 
+def read_obj(path: Path) -> dict[str, np.ndarray]:
+    """``vertices`` (V, 3) in file order and, if the file has polygons, ``faces`` (F, 3 or 4) 0-based, via trimesh.
+
+    trimesh's OBJ reader is told to keep the file's order (``maintain_order``, no material
+    handling), so vertex i of the result is the file's i-th ``v`` line and quads stay quads.
+    """
+    import warnings
+
+    from trimesh.exchange.obj import load_obj
+
+    try:
+        with open(path, "rb") as fh, warnings.catch_warnings():
+            # ``v/vt/vn`` faces without ``vt`` lines make trimesh warn about texture indices it then ignores
+            warnings.simplefilter("ignore", RuntimeWarning)
+            loaded = load_obj(fh, maintain_order=True, skip_materials=True, group_material=False)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any parser failure means the same thing here
+        raise ValueError(f"{path}: cannot parse the OBJ file ({type(err).__name__}: {err})") from None
+    if "vertices" in loaded:  # a point set: no polygons
+        return {"vertices": np.asarray(loaded["vertices"], dtype=np.float64)}
+    meshes = list(loaded.get("geometry", {}).values())
+    if len(meshes) != 1:
+        raise ValueError(f"{path}: expected one mesh (or a vertex list), found {len(meshes)} objects; "
+                         "merge them into one OBJ object")
+    return {"vertices": np.asarray(meshes[0]["vertices"], dtype=np.float64),
+            "faces": np.asarray(meshes[0]["faces"], dtype=np.int64)}
+
+
 def read_obj_vertices(path: Path, n: int = N_FACE_VERTICES) -> np.ndarray:
     """The first ``n`` vertices (n, 3) of an OBJ file, in the file's units."""
-    data = Path(path).read_bytes()
-    rows = _VERTEX_RE.findall(data, 0)[:n] if len(data) else []
-    if len(rows) < n:
-        raise ValueError(f"{path}: has {len(rows)} vertices, at least {n} needed "
+    vertices = read_obj(path)["vertices"]
+    if len(vertices) < n:
+        raise ValueError(f"{path}: has {len(vertices)} vertices, at least {n} needed "
                          "(the ICT face area); is the file truncated?")
-    try:
-        return np.array(rows, dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"{path}: cannot parse vertex coordinates ({err})") from None
+    if not np.all(np.isfinite(vertices[:n])):
+        raise ValueError(f"{path}: vertex coordinates are not all finite numbers")
+    return vertices[:n]
 
 
 def read_obj_triangles(path: Path, n_vertices: int = N_FACE_VERTICES) -> np.ndarray:
-    """Triangles (M, 3) int64 (0-based) from the polygons of an OBJ whose vertices are all < n_vertices."""
-    tris = []
-    for line in _FACE_RE.findall(Path(path).read_bytes()):
-        try:
-            idx = [int(tok.split(b"/")[0]) - 1 for tok in line.split()]
-        except ValueError:
-            raise ValueError(f"{path}: cannot parse face line {line[:80]!r}") from None
-        if len(idx) < 3 or min(idx) < 0:
-            raise ValueError(f"{path}: unsupported face line {line[:80]!r} "
-                             "(need 3+ positive vertex indices)")
-        if max(idx) < n_vertices:
-            tris.extend((idx[0], idx[k], idx[k + 1]) for k in range(1, len(idx) - 1))
-    if not tris:
+    """Triangles (M, 3) int64 (0-based) from the polygons of an OBJ whose vertices are all < n_vertices.
+
+    Each quad (a, b, c, d) becomes (a, b, c), (a, c, d), in the file's polygon order.
+    """
+    faces = read_obj(path).get("faces")
+    if faces is None or faces.ndim != 2 or faces.shape[1] not in (3, 4) or len(faces) == 0:
+        found = "none" if faces is None else f"shape {faces.shape}"
+        raise ValueError(f"{path}: expected triangles or quads, found {found}")
+    if faces.min() < 0:
+        raise ValueError(f"{path}: unsupported face indices (need positive vertex indices, found {faces.min() + 1})")
+    faces = faces[faces.max(axis=1) < n_vertices]
+    if not len(faces):
         raise ValueError(f"{path}: no polygons within the first {n_vertices} vertices")
-    return np.array(tris, dtype=np.int64)
+    if faces.shape[1] == 3:
+        return faces
+    return np.stack([faces[:, [0, 1, 2]], faces[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
 
 
 def _identity_files(folder: Path) -> list[Path]:

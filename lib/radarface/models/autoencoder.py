@@ -276,6 +276,35 @@ def predict_methods(cfg: dict[str, Any], inputs: str, nets: TrainedNetworks, ima
             {"a": refined.seconds, "b": finetuned.seconds})
 
 
+#: Short names of the methods one capture set can be reconstructed with (:func:`predict_method`) -> rows of :data:`METHODS`.
+METHOD_NAMES: dict[str, str] = {"encoder": METHODS[0], "autoencoder": METHODS[1], "refined": METHODS[2],
+                                "blended": BLENDED}
+
+
+def predict_method(cfg: dict[str, Any], inputs: str, method: str, encoder: nn.Module, autoencoder: Autoencoder,
+                   images: torch.Tensor, given: torch.Tensor) -> np.ndarray:
+    """Normalised parameter vectors (N, D) of one method of :data:`METHOD_NAMES` for ``images`` (N, C, H, W).
+
+    ``encoder``: notebook 04's; ``autoencoder``: notebook 06's. ``given`` (N, R): the decoder
+    inputs the encoders do not predict, appended to every prediction. ``refined`` is
+    test-time refinement (a) from the autoencoder's prediction (settings ``tta_*`` of
+    ``cfg``), ``blended`` mixes the two by ``tta_blend``, as in :func:`predict_methods`.
+    """
+    from radarface import refine, train
+
+    if method not in METHOD_NAMES:
+        raise ValueError(f"method must be one of {list(METHOD_NAMES)}, got {method!r}")
+    given = given.to(torch.float32)
+    if method == "encoder":
+        return np.concatenate([train.predict(encoder, images).numpy(), given.double().numpy()], 1)
+    start = _prediction(autoencoder, images, given)
+    if method == "autoencoder":
+        return start
+    refined = _test_time(cfg, inputs, autoencoder, images, given, "a", float(cfg["tta_lr"]), int(cfg["tta_steps"]),
+                         None, start=start).params.double().numpy()
+    return refined if method == "refined" else refine.blend(start, refined, float(cfg["tta_blend"]))
+
+
 def encoder_steps(cfg: dict[str, Any]) -> int:
     """Steps of test-time fine-tuning (b): ``tta_encoder_steps``, or ``tta_steps`` when that is None."""
     steps = cfg.get("tta_encoder_steps")
