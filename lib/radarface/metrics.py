@@ -147,11 +147,11 @@ def _model_frame_errors(model, t: dict[str, np.ndarray], p: dict[str, np.ndarray
                         chunk: int) -> np.ndarray:
     """Distances (B, V) in mm at ``vertices`` without pose: the model is linear, so only the coefficient
     difference is mapped, once, through the modes (the mean face cancels)."""
-    from radarface.facemodel.model import _check_coefficients
+    from radarface.facemodel.model import check_coefficients
 
     for params in (t, p):  # the same checks and messages as model.vertices
-        _check_coefficients(params["shape"], model.n_shape, "shape")
-        _check_coefficients(params["expression"], model.n_expression, "expression")
+        check_coefficients(params["shape"], model.n_shape, "shape")
+        check_coefficients(params["expression"], model.n_expression, "expression")
     basis = np.concatenate([model.shape_basis, model.expression_basis], axis=2)[vertices]  # (V, 3, K)
     flat = basis.reshape(-1, basis.shape[2]).T
     diff = np.concatenate([t["shape"] - p["shape"], t["expression"] - p["expression"]], axis=1)

@@ -118,8 +118,8 @@ class MorphableModel:
         >>> m.vertices([1.0, 0.0], [0.5]).shape, m.vertices(np.zeros((4, 2))).shape[0]
         ((4735, 3), 4)
         """
-        s = _check_coefficients(shape, self.n_shape, "shape")
-        e = _check_coefficients(expression, self.n_expression, "expression")
+        s = check_coefficients(shape, self.n_shape, "shape")
+        e = check_coefficients(expression, self.n_expression, "expression")
         batch = _batch_size(s, e)
         n = self.n_vertices
         flat = self.mean.reshape(1, 3 * n)
@@ -227,7 +227,8 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _check_coefficients(values, k: int, what: str) -> np.ndarray | None:
+def check_coefficients(values, k: int, what: str) -> np.ndarray | None:
+    """``values`` as float64 coefficients (k,) or (B, k) in standard deviations, or None; a clear error otherwise."""
     if values is None:
         return None
     arr = np.asarray(values, dtype=np.float64)

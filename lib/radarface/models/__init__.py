@@ -1,10 +1,17 @@
-"""Networks: the supervised encoder (paper §1 point 3) and the backbones it is built from.
+"""Networks of the paper and the orchestration that trains them from a profile.
 
-- :class:`Encoder`: radar images (B, C, H, W) -> normalised face, pose (and rendering)
-  parameters; :class:`EncoderEnsemble` averages several; :func:`build_encoder` from a profile, :func:`parameter_loss` /
-  :func:`encoder_loss` for :func:`radarface.train.fit`.
+- Encoder (paper §1 point 3): :class:`Encoder` maps radar images (B, C, H, W) to normalised
+  face, pose (and rendering) parameters, as three networks (the paper's) or one shared
+  network (backbone ``"plain"``); :class:`EncoderEnsemble` averages several;
+  :func:`build_encoder`, :func:`parameter_loss` / :func:`encoder_loss`, :func:`fit_encoder`.
+- Learned renderer (point 4): :class:`LearnedRenderer` maps parameters to images;
+  :func:`image_loss`, :func:`fit_decoder`.
+- Model-based autoencoder (point 5): :class:`Autoencoder` (encoder, then the frozen learned
+  renderer), :func:`autoencoder_loss` (L_img + λ·L_param), :func:`fit_autoencoder`,
+  :func:`evaluate_pipeline` (test-time analysis by synthesis and the paper's table,
+  :func:`comparison_table`).
 - :mod:`.backbones`: torchvision ResNet-50 / ResNet-18 (narrowable) / AlexNet adapted to
-  1–2 channel images of 32–128 px, and a tiny CNN.
+  1–2 channel images of 32–128 px, a plain CNN with a flattened head, and a tiny CNN.
 """
 
 from radarface.models.encoder import (BACKBONES, Encoder, EncoderEnsemble, build_encoder, count_parameters,
