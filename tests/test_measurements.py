@@ -492,3 +492,18 @@ def test_ground_truth_names_its_face_model(surrogate):
     captures.require_model(load_model("builtin"))
     with pytest.raises(MeasurementFormatError, match="belong to face model 'builtin'"):
         captures.require_model(load_model("builtin", n_shape=12))
+
+
+def test_surrogate_written_as_raw_channel_data_loads_to_the_same_images(tmp_path):
+    # the image file back-projects a region around the face, the raw loader the whole grid: with a
+    # region that covers the grid both must give the same images
+    wide = RENDER.replace(roi_margin_mm=300.0)
+    raw_path = meas.make_surrogate_raw(tmp_path / "raw.h5", CFG, config=wide, progress=False, **FAST)
+    with h5py.File(raw_path, "r") as h5:
+        assert h5["raw/signal"].ndim == 4 and np.iscomplexobj(h5["raw/signal"])
+    from_raw = meas.load(raw_path, wide, progress=False)
+    from_images = meas.load(make(tmp_path / "images.h5", config=wide), wide)
+    assert list(from_raw.subject) == list(from_images.subject)
+    np.testing.assert_allclose(from_raw.ground_truth_vertices, from_images.ground_truth_vertices, atol=1e-3)
+    np.testing.assert_allclose(from_raw.amplitude, from_images.amplitude, atol=1e-4)
+    np.testing.assert_allclose(from_raw.depth, from_images.depth, atol=1e-4)

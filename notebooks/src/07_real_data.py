@@ -9,7 +9,11 @@
 # - reads measurements in a documented HDF5 format (`data/README.md`, "Measurement files";
 #   `radarface.measurements.load`), checking the radar against the training radar and
 #   resampling the images onto the training grid, so your own captures plug in through
-#   the `measurements` parameter;
+#   the `measurements` parameter. A file may hold images, a complex volume or the raw
+#   channel data an imager records (one complex sample per transmitter, receiver and
+#   frequency, optionally with an empty-room measurement); raw captures are reconstructed
+#   by the exact back-projection on loading (`meas.make_surrogate_raw` writes the surrogate
+#   set below in that layout);
 # - by default stands in for them with **surrogate measurements** (clearly marked as
 #   simulated in the file): 4 subjects not seen in training × 5 expressions × a few poses,
 #   rendered by the **exact** MIMO renderer (not the fast one the training data come from)

@@ -27,9 +27,10 @@ from radarface.measurements.raw import RawCaptures, reconstruct_volume, write_ra
 from radarface.measurements.loader import Tolerances, conform, load, training_config, training_range_window
 from radarface.measurements.surrogate import (EXPRESSION_LABELS, SurrogateSettings, default_surrogate_path,
                                               ensure_surrogate, expression_vectors, identities, make_surrogate,
+                                              make_surrogate_raw,
                                               surrogate_settings)
 
 __all__ = ["Captures", "MeasurementFormatError", "Tolerances", "SurrogateSettings", "FORMAT_NAME",
            "FORMAT_VERSIONS", "EXPRESSION_LABELS", "read", "write", "load", "conform", "training_config",
-           "training_range_window", "RawCaptures", "reconstruct_volume", "write_raw", "make_surrogate", "ensure_surrogate", "default_surrogate_path",
+           "training_range_window", "RawCaptures", "reconstruct_volume", "write_raw", "make_surrogate", "make_surrogate_raw", "ensure_surrogate", "default_surrogate_path",
            "surrogate_settings", "identities", "expression_vectors"]

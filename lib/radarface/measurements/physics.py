@@ -91,6 +91,23 @@ def render_capture(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray
                    tx: np.ndarray, rx: np.ndarray, calib: Calibration, rng: np.random.Generator):
     """Exact MIMO images of one face with the surrogate's material, blanket, calibration errors and
     receiver noise; returns (:class:`radarface.radar.RadarImage`, image SNR in dB)."""
+    signal, sigma, scene = capture_signal(vertices, triangles, pose, config, settings, calib, rng)
+    grid = ImageGrid.from_config(config)
+    region = grid.roi(scene.positions, config.roi_margin_mm)
+    volume = np.zeros(grid.shape, dtype=np.complex64)
+    volume[region] = backproject(signal, config, tx, rx, grid.voxels(region)).reshape(volume[region].shape)
+    image = form_image(volume, grid, {"dynamic_range_db": settings.dynamic_range_db})
+    # the noise image has rms sigma·sqrt(Nf·Nt·Nr) in every voxel (unit-modulus back-projection kernel)
+    snr_db = 20.0 * np.log10(image.peak / (sigma * np.sqrt(signal.size)))
+    return image, float(snr_db)
+
+
+def capture_signal(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray, config,
+                   settings: SurrogateSettings, calib: Calibration, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, float, Scene]:
+    """The raw channel data of one surrogate capture: (signal (Nf, Nt, Nr) complex, as the instrument
+    records it with its calibration errors and receiver noise; the noise's standard deviation per
+    sample; the scene of scatterers, model frame in mm)."""
     scene = surface_scene(vertices, triangles, config, pose=pose, material=settings.material, rng=rng)
     if settings.blanket:
         scene.amplitudes *= 10.0 ** (-settings.blanket_loss_db / 20.0)
@@ -105,11 +122,4 @@ def render_capture(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray
     sigma = float(np.sqrt(np.mean(np.abs(signal) ** 2) * signal.size)) * 10.0 ** (-settings.point_snr_db / 20.0)
     draws = rng.standard_normal((2,) + signal.shape) * (sigma / np.sqrt(2.0))
     signal = signal + (draws[0] + 1j * draws[1])
-    grid = ImageGrid.from_config(config)
-    region = grid.roi(scene.positions, config.roi_margin_mm)
-    volume = np.zeros(grid.shape, dtype=np.complex64)
-    volume[region] = backproject(signal, config, tx, rx, grid.voxels(region)).reshape(volume[region].shape)
-    image = form_image(volume, grid, {"dynamic_range_db": settings.dynamic_range_db})
-    # the noise image has rms sigma·sqrt(Nf·Nt·Nr) in every voxel (unit-modulus back-projection kernel)
-    snr_db = 20.0 * np.log10(image.peak / (sigma * np.sqrt(signal.size)))
-    return image, float(snr_db)
+    return signal, sigma, scene

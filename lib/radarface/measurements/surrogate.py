@@ -51,7 +51,7 @@ from radarface import progress as progress_bars
 from radarface.dataset.writer import exit_with_parent, single_threaded_children
 from radarface.geometry import apply_pose, pose_limits
 from radarface.measurements.format import Captures, MeasurementFormatError, read, write
-from radarface.measurements.physics import Calibration, calibration, render_capture
+from radarface.measurements.physics import Calibration, calibration, capture_signal, render_capture
 
 #: Bumped whenever the surrogate's content changes for the same settings (stale files are not reused).
 SURROGATE_VERSION: int = 1
@@ -366,6 +366,45 @@ def _surrogate_captures(cfg: dict[str, Any], job: _Job, results: list[dict[str, 
                "model_source": model.source, "model_hash": model.content_hash(),
                "expression_vectors": {k: v.tolist() for k, v in expression_vectors(model.n_expression).items()},
                "render_timing": timing})
+
+
+def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, model=None, progress: bool = True,
+                       **settings: Any) -> Path:
+    """The surrogate set of :func:`make_surrogate` as raw channel data: (N, Nt, Nr, Nf) samples as an imager
+    records them (calibration errors and receiver noise included), in the raw layout of
+    :mod:`radarface.measurements.raw`; loading it back-projects each capture onto the training grid.
+
+    Same faces, poses, calibration and noise draws as :func:`make_surrogate` with the same settings
+    (images equal up to the region the image file back-projects). Written in this process; returns ``path``.
+    """
+    from radarface.facemodel import load_model
+    from radarface.measurements.raw import write_raw
+    from radarface.radar.array import array_center
+
+    options = surrogate_settings(cfg, **settings)
+    model = model if model is not None else load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    config = render_config(cfg, options, config)
+    tx, rx, _, _ = _antenna_subset(config, options.antenna_stride)
+    calib = calibration(options, tx, rx, _rng(options.seed, 3))
+    plan = capture_plan(options, model.n_shape, model.n_expression)
+    signals, posed = [], []
+    for c, item in enumerate(progress_bars.bar(plan, desc=Path(path).name, unit="capture", disable=not progress)):
+        face = model.vertices(item["shape"], item["expression_vector"])
+        signal, _, _ = capture_signal(face, model.triangles, item["pose"], config, options, calib,
+                                      _rng(options.seed, 2, c))
+        signals.append(np.moveaxis(signal, 0, -1).astype(np.complex64))  # (Nf, Nt, Nr) -> (Nt, Nr, Nf)
+        posed.append(apply_pose(face, item["pose"]).astype(np.float32))
+    stack = (lambda key: np.stack([p[key] for p in plan]))
+    centre = array_center(config)
+    return write_raw(Path(path), np.stack(signals), tx - centre, rx - centre, config.frequencies_hz,
+                     subject=stack("subject"), expression=stack("expression"), range_mm=config.range_mm,
+                     array_z_mm=config.array_z_mm, pose=stack("pose"), simulated=True,
+                     ground_truth={"vertices": np.stack(posed), "triangles": np.asarray(model.triangles),
+                                   "shape": stack("shape"), "expression": stack("expression_vector"),
+                                   "pose": stack("pose")},
+                     attrs={"description": "surrogate measurements as raw channel data",
+                            "simulation": {**options.to_dict(), "layout": "raw channel data"},
+                            "model_name": model.name, "model_hash": model.content_hash()})
 
 
 def default_surrogate_path(cfg: dict[str, Any], *, model=None, **settings: Any) -> Path:
