@@ -12,13 +12,19 @@
 # parameter: `amplitude`, `depth` or `both` — then compare it on the test split with
 # two baselines, the **mean face** (predict zeros) and **random** draws from N(0, 1):
 # parameter errors (mean squared error per coefficient in standard deviations) and the
-# mean vertex distance in mm over the face region. The `cpu` profile uses narrow
-# ResNet-18 backbones so that 2 CPU cores train it in well under an hour; `smoke`
-# trains three tiny CNNs for a few seconds and only checks that everything runs.
+# mean vertex distance in mm over the face region. The `cpu` profile trains one plain
+# CNN for all targets (below) in about half an hour on 2 CPU cores; `smoke` trains three
+# tiny CNNs for a few seconds and only checks that everything runs.
 # Run all three input types with
 # `python -m radarface.run --profile cpu --only 04 --sweep inputs=amplitude,depth,both`.
 #
 # Beyond the paper, as profile settings (the `paper` profile keeps the paper's choices):
+# `encoder_backbone = "plain-average"` replaces the three networks by ONE plain CNN
+# (four convolution blocks, a global average pool, one linear layer for every target,
+# outputs unbounded), trained with AdamW on a one-cycle schedule (`encoder_lr =
+# ("one-cycle", peak)`, `encoder_optimizer = "adamw"`) and light image noise
+# (`encoder_augment`); on our data it learns the face far better in less time than the
+# paper's three networks at the sizes a CPU can train (docs/tuning.md).
 # `encoder_loss = "vertices"` weights each face coefficient's squared error by how far
 # its mode moves the face (`radarface.metrics.vertex_metric`: the loss is then the mean
 # squared vertex distance, rescaled, plus the pose error), so the network spends its
@@ -30,13 +36,13 @@
 # rendered by the learned renderer of notebook 05 (trained first if missing), so the
 # encoder sees more faces than the dataset holds (`radarface.models.rendered`);
 # `encoder_ensemble` trains that many encoders from consecutive seeds and averages their
-# predictions (`radarface.models.EncoderEnsemble`). The `cpu`
-# profile's choices and the measurements behind them are in `radarface/profiles.py`.
+# predictions (`radarface.models.EncoderEnsemble`). The `cpu` profile's choices are in
+# `radarface/profiles.py`, the measurements behind them in `docs/tuning.md`.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
 inputs = "both"  # amplitude | depth | both
-backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18", "resnet50"
+backbone = None  # None: the profile's; or "tiny", "plain", "plain-average", "resnet18-narrow", "resnet18", "resnet50"
 epochs = None
 batch = None
 seed = None
@@ -236,20 +242,12 @@ if profile != "smoke":  # the smoke profile trains for seconds: no claim to chec
 # a signal-to-nuisance ratio on the pixels that show the face in every image (two test
 # faces at the centre of the field of view).
 #
-# **Our ordering differs from the paper's, and the physics says why.** At the `cpu`
-# profile (ICT face model, 64 × 64 px; `python -m radarface.run --profile cpu --only 04
-# --sweep inputs=amplitude,depth,both`) the median signal-to-nuisance of the shape
-# coefficients is 0.80 in amplitude and 0.66 in depth, of the expression coefficients
-# 0.41 and 0.34, while depth wins for the pose (3.28 against 1.41, most of it the
-# distance `tz`). Below 1, one standard deviation of a face mode changes the image less
-# than the rendering conditions do; in our depth images (the range of each pixel's
-# amplitude peak, 13 mm range resolution) the face modes are weaker still. The encoders
-# follow the physics: on depth they learn the pose better (error 0.12 against 0.21 std²)
-# and shape and expression worse (0.80 and 0.71 against 0.64 and 0.52), 3.78 mm against
-# 3.07 mm (cpu profile, two encoders averaged, measured 2026-12-02). The paper's renderer and its depth processing are not public, so we cannot
-# say which step of theirs makes depth the better input. (The `smoke` profile's builtin
-# face at 32 px ranks the channels the other way round: the ranking belongs to the
-# face model and the imaging, not to radar as such.)
+# The signal-to-nuisance ratios printed below say how strongly one standard deviation of
+# each face mode shows in each channel compared with what the rendering conditions,
+# speckle and noise change (below 1: less than the nuisance). They bound what any encoder
+# can read from a channel; how close a trained encoder comes to that bound depends on the
+# network and its training as much as on the physics, so the ordering of the input types
+# in the table above is a property of encoder and data together.
 
 # %%
 names = [f"encoder_{i}" for i in ("amplitude", "depth", "both")]
