@@ -90,9 +90,12 @@ def test_images_of_another_size_or_channel_count_are_refused():
 
 def test_profile_setting_is_checked_and_needs_a_renderer():
     assert rendered_share(profiles.resolve("smoke")) == 0.0
-    for bad in (-1, "a", True, 11):
+    for bad in (-1, 11):  # numbers out of range: the setting's own check
         with pytest.raises(ValueError, match="encoder_rendered must be"):
             rendered_share(profiles.resolve("smoke", encoder_rendered=bad))
+    for bad in ("a", True):  # not a number at all: refused where the profile is resolved
+        with pytest.raises(ValueError, match="setting 'encoder_rendered' takes a number"):
+            profiles.resolve("smoke", encoder_rendered=bad)
     cfg = profiles.resolve("smoke", encoder_rendered=1.0)
     with pytest.raises(ValueError, match="needs the learned renderer"):
         encoder_loss(cfg, SLICES, ("amplitude", "depth"))
