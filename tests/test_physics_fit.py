@@ -80,3 +80,5 @@ def test_zero_steps_return_the_start_and_bad_arguments_name_what_they_got(model)
         fit_physics(model, target[:1], init, SMALL, renderer=renderer)
     with pytest.raises(ValueError, match="steps >= 0.*got -1"):
         fit_physics(model, target, init, SMALL, steps=-1, renderer=renderer)
+    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'cosine', got 'linear'"):
+        fit_physics(model, target, init, SMALL, lr_schedule="linear", renderer=renderer)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from radarface.facemodel import load_model
-from radarface.geometry import pose_from_degrees
+from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.radar import ImageGrid, RadarConfig, render
 from radarface.radar.analysis import plate_mesh
 from radarface.radar.differentiable import (PhysicsRenderer, plan_render, radar_images, render_volume, sample_mesh,
@@ -20,8 +20,6 @@ SMALL = RadarConfig(image_size=32, pixel_mm=8.0, n_freq=16, max_internal_pitch_m
 def posed_face():
     model = load_model("builtin", 4, 3)
     v = model.vertices(np.array([1.0, -0.5, 0.0, 0.5]), np.array([0.5, 0.0, -1.0]))
-    from radarface.geometry import apply_pose
-
     return apply_pose(v, pose_from_degrees(yaw=3, pitch=-5, tx=4, ty=-6, tz=10)), model.triangles
 
 

@@ -80,6 +80,17 @@ def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormalis
     return loss, vector.square().mean()
 
 
+def _check(images: torch.Tensor, renderer: PhysicsRenderer, steps: int, lr: float, prior_weight: float,
+           lr_schedule: str) -> None:
+    h, w = renderer.plan.grid.image_shape
+    if images.shape != (2, h, w):
+        raise ValueError(f"images must be (2, H, W) = (2, {h}, {w}) (amplitude, depth), got {tuple(images.shape)}")
+    if not isinstance(steps, int) or steps < 0 or not lr > 0 or not prior_weight >= 0:
+        raise ValueError(f"need an integer steps >= 0, lr > 0 and prior_weight >= 0, got {steps!r}, {lr}, {prior_weight}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+
+
 def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: RadarConfig, *, steps: int = 100,
                 lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
                 background_weight: float = 1.0, lr_schedule: str = "constant", renderer: PhysicsRenderer | None = None,
@@ -91,29 +102,23 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     down to 0 over the steps). Returns the parameters of the last step and the trace."""
     normaliser = parameter_normaliser(model)
     renderer = start_renderer(model, init, config) if renderer is None else renderer
-    dtype = renderer.plan.voxel_points.dtype
-    if images.shape != (2,) + renderer.plan.grid.image_shape:
-        raise ValueError(f"images must be (2, H, W) = (2, {renderer.plan.grid.image_shape[0]}, "
-                         f"{renderer.plan.grid.image_shape[1]}) (amplitude, depth), got {tuple(images.shape)}")
-    if not isinstance(steps, int) or steps < 0 or not lr > 0 or not prior_weight >= 0:
-        raise ValueError(f"need an integer steps >= 0, lr > 0 and prior_weight >= 0, got {steps!r}, {lr}, {prior_weight}")
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    _check(images, renderer, steps, lr, prior_weight, lr_schedule)
     start = time.perf_counter()
-    vector = torch.tensor(normaliser.normalise(init), dtype=dtype, requires_grad=True)
+    vector = torch.tensor(normaliser.normalise(init), dtype=renderer.plan.voxel_points.dtype, requires_grad=True)
     optimizer = torch.optim.Adam([vector], lr=lr)
-    decay = lambda step: 0.5 * (1 + np.cos(np.pi * step / max(steps, 1))) if lr_schedule == "cosine" else 1.0  # noqa: E731
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
+    cosine = lambda step: 0.5 * (1.0 + np.cos(np.pi * step / max(steps, 1)))  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if lr_schedule == "cosine" else lambda step: 1.0)
     trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
     for step in range(steps + 1):
         img, prior = image_objective(renderer, model, normaliser, vector, images, depth_weight=depth_weight,
                                      background_weight=background_weight)
         objective = img + prior_weight * prior
-        for key, value in (("step", step), ("image_loss", img), ("prior", prior), ("objective", objective)):
-            value = value.detach() if isinstance(value, torch.Tensor) else value
-            trace[key].append(float(value))
+        for key, value in (("image_loss", img), ("prior", prior), ("objective", objective)):
+            trace[key].append(float(value.detach()))
+        trace["step"].append(step)
         if callback is not None:
-            trace.setdefault("callback", []).append(float(callback(normaliser.denormalise(vector.detach().double().numpy()))))
+            params = normaliser.denormalise(vector.detach().double().numpy())
+            trace.setdefault("callback", []).append(float(callback(params)))
         if step == steps:
             break
         optimizer.zero_grad()
