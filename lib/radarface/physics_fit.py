@@ -10,7 +10,7 @@ normalised parameter vector (shape, expression, pose; layout and scaling of
 :class:`radarface.dataset.normalise.TargetNormaliser`, pose in its standard deviations), the prior
 the same N(0, 1) on every fitted coefficient as (a)'s default, and the defaults of the weight
 (1e-3) and of Adam's learning rate (0.1) follow (a)'s (``tta_prior_weight``; the cpu profile's
-``tta_lr``); 0.1 recovered faces better than 0.05 in ``benchmarks/physics_recovery.py``.
+``tta_lr``); measurements behind it: ``docs/tuning.md``, "Method (c)".
 
 Rendering parameters a capture does not state are fixed, not fitted: the dynamic range,
 material (diffuse share) and aperture are the renderer's ``render_params`` (default the
