@@ -9,7 +9,7 @@ from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.radar import ImageGrid, RadarConfig, render
 from radarface.radar.analysis import plate_mesh
 from radarface.radar.differentiable import (PhysicsRenderer, plan_render, radar_images, render_volume, sample_mesh,
-                                            scatterers)
+                                            scatterers, scene_volume)
 from radarface.radar.image import form_image
 
 #: 32 × 32 pixels of 8 mm (the 256 mm field of view), 4 mm internal pitch, 16 frequencies.
@@ -104,3 +104,13 @@ def test_bad_inputs_name_what_they_got(posed_face):
         radar_images(torch.zeros(2, 2, 2, dtype=torch.complex64), renderer.plan.grid, dynamic_range_db=20.0)
     with pytest.raises(ValueError, match=r"positions must be \(P, 3\)"):
         plan_render(np.zeros((0, 3)), SMALL)
+
+
+def test_a_point_reflector_peaks_at_its_true_position():
+    cfg = RadarConfig(image_size=16, pixel_mm=4.0, n_freq=16)
+    point = np.array([[4.0, -8.0, 95.0]])
+    plan = plan_render(point, cfg, dtype=torch.float64)
+    volume = scene_volume(torch.as_tensor(point), None, torch.ones(1, dtype=torch.complex128), plan).abs()
+    iy, ix, iz = np.unravel_index(int(volume.argmax()), volume.shape)
+    y, x, z = plan.grid.voxel_axes(plan.roi)
+    assert abs(x[ix] - 4.0) <= 1.0 and abs(y[iy] + 8.0) <= 1.0 and abs(z[iz] - 95.0) <= 1.5
