@@ -1,7 +1,7 @@
 """Self-recovery of method (c) (radarface.physics_fit): fit faces rendered by the same physics renderer.
 
-    python benchmarks/physics_recovery.py [--faces 20] [--size 32] [--n-freq 32] [--steps 100]
-                                          [--lr 0.05] [--pose-sd 0] [--spacing-mm 2] [--seed 0]
+    python benchmarks/physics_recovery.py [--faces 20] [--size 64] [--n-freq 64] [--steps 100]
+                                          [--lr 0.1] [--pose-sd 0] [--spacing-mm 2] [--seed 0]
 
 For each of ``faces`` faces of the builtin model (4 shape, 3 expression modes; coefficients
 drawn N(0, 1) from ``seed``), renders noise-free images (amplitude, depth) through the
@@ -42,10 +42,10 @@ def recover(model, config: RadarConfig, truth: dict, init: dict, *, steps: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=20)
-    parser.add_argument("--size", type=int, default=32, help="image size (pixels of 256/size mm)")
-    parser.add_argument("--n-freq", type=int, default=32)
+    parser.add_argument("--size", type=int, default=64, help="image size (pixels of 256/size mm)")
+    parser.add_argument("--n-freq", type=int, default=64)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--pose-sd", type=float, default=0.0, help="start pose perturbation (normalised units)")
     parser.add_argument("--spacing-mm", type=float, default=2.0, help="scatterer lattice spacing")
     parser.add_argument("--seed", type=int, default=0)
