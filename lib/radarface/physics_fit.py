@@ -1,0 +1,129 @@
+"""Method (c): analysis by synthesis through the differentiable physics renderer.
+
+The test-time refinement (a) of :mod:`radarface.refine` fits images through the learned
+renderer, whose errors (and, on captures, its domain gap) it inherits. Here the same objective
+
+    objective = image_loss(render(p), images) + prior_weight · mean(p²)
+
+is descended through :class:`radarface.radar.differentiable.PhysicsRenderer` instead: ``p`` is the
+normalised parameter vector (shape, expression, pose; layout and scaling of
+:class:`radarface.dataset.normalise.TargetNormaliser`, pose in its standard deviations), the prior
+the same N(0, 1) on every fitted coefficient as (a)'s default, and the defaults of the weight
+(1e-3) and of Adam's learning rate (0.1) follow (a)'s (``tta_prior_weight``; the cpu profile's
+``tta_lr``); measurements behind it: ``docs/tuning.md``, "Method (c)".
+
+Rendering parameters a capture does not state are fixed, not fitted: the dynamic range,
+material (diffuse share) and aperture are the renderer's ``render_params`` (default the
+config's, i.e. the evaluation values: 20 dB, 0.1, 200 mm). The diffuse share's speckle is a
+fixed draw of the renderer, so on images not made by that same renderer it is a model error.
+No labels are used; ``callback`` (e.g. the vertex distance to a known truth) only records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from radarface.dataset.normalise import TargetNormaliser
+from radarface.geometry import apply_pose, apply_pose_torch, pose_limits
+from radarface.models.decoder import image_loss
+from radarface.radar.config import RadarConfig
+from radarface.radar.differentiable import PhysicsRenderer
+
+#: ``callback(params) -> float``, params a dict of ``shape`` (Ks,), ``expression`` (Ke,), ``pose`` (6,) numpy
+Callback = Callable[[dict[str, np.ndarray]], float]
+
+
+@dataclass
+class PhysicsFitResult:
+    """Fitted parameters (dict of ``shape`` (Ks,), ``expression`` (Ke,), ``pose`` (6,) rad/mm), their
+    normalised ``vector`` (D,), the per-step ``trace`` (``step``, ``image_loss``, ``prior``,
+    ``objective`` and, with a callback, ``callback``) and the wall-clock ``seconds``."""
+
+    params: dict[str, np.ndarray]
+    vector: np.ndarray
+    trace: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def parameter_normaliser(model) -> TargetNormaliser:
+    """Normaliser of (shape, expression, pose) vectors for ``model`` with the library's pose limits."""
+    return TargetNormaliser(model.n_shape, model.n_expression, pose_limits(), (), {}, include_render=False)
+
+
+def posed_vertices(model, normaliser: TargetNormaliser, vector: torch.Tensor) -> torch.Tensor:
+    """Posed face vertices (N, 3) mm of a normalised vector (D,); differentiable."""
+    p = normaliser.denormalise(vector)
+    v = model.vertices_torch(p["shape"][None], p["expression"][None])
+    return apply_pose_torch(v, p["pose"][None])[0]
+
+
+def start_renderer(model, init: dict[str, Any], config: RadarConfig, **options: Any) -> PhysicsRenderer:
+    """A :class:`PhysicsRenderer` sampled and planned on the face of ``init`` (dict of shape,
+    expression, pose); ``options`` go to the renderer (``render_params``, ``margin_mm``, ``dtype``, ...)."""
+    v = apply_pose(model.vertices(init["shape"], init["expression"]), init["pose"])
+    return PhysicsRenderer(v, model.triangles, config, **options)
+
+
+def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormaliser, vector: torch.Tensor,
+                    target: torch.Tensor, *, depth_weight: float = 1.0, background_weight: float = 1.0
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image loss, prior mean(vector²)) of a normalised vector (D,) against target images (2, H, W)."""
+    rendered = renderer(posed_vertices(model, normaliser, vector))
+    loss = image_loss(rendered[None], target[None].to(rendered.dtype), depth_channels=(1,),
+                      background_weight=background_weight, depth_weight=depth_weight)
+    return loss, vector.square().mean()
+
+
+def _check(images: torch.Tensor, renderer: PhysicsRenderer, steps: int, lr: float, prior_weight: float,
+           lr_schedule: str) -> None:
+    h, w = renderer.plan.grid.image_shape
+    if images.shape != (2, h, w):
+        raise ValueError(f"images must be (2, H, W) = (2, {h}, {w}) (amplitude, depth), got {tuple(images.shape)}")
+    if not isinstance(steps, int) or steps < 0 or not lr > 0 or not prior_weight >= 0:
+        raise ValueError(f"need an integer steps >= 0, lr > 0 and prior_weight >= 0, got {steps!r}, {lr}, {prior_weight}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+
+
+def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: RadarConfig, *, steps: int = 100,
+                lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
+                background_weight: float = 1.0, lr_schedule: str = "constant", renderer: PhysicsRenderer | None = None,
+                callback: Callback | None = None) -> PhysicsFitResult:
+    """Fit shape, expression and pose to radar ``images`` (2, H, W) (amplitude, depth in [0, 1]) by Adam
+    from ``init`` (dict of ``shape``, ``expression``, ``pose`` in rad/mm, e.g. an encoder's estimate)
+    through the physics renderer (default :func:`start_renderer` on ``init``; pass one to fix its
+    sampling, plan and rendering parameters). ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr``
+    down to 0 over the steps). Returns the parameters of the last step and the trace."""
+    normaliser = parameter_normaliser(model)
+    renderer = start_renderer(model, init, config) if renderer is None else renderer
+    _check(images, renderer, steps, lr, prior_weight, lr_schedule)
+    start = time.perf_counter()
+    vector = torch.tensor(normaliser.normalise(init), dtype=renderer.plan.voxel_points.dtype, requires_grad=True)
+    optimizer = torch.optim.Adam([vector], lr=lr)
+    cosine = lambda step: 0.5 * (1.0 + np.cos(np.pi * step / max(steps, 1)))  # noqa: E731
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if lr_schedule == "cosine" else lambda step: 1.0)
+    trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
+    for step in range(steps + 1):
+        img, prior = image_objective(renderer, model, normaliser, vector, images, depth_weight=depth_weight,
+                                     background_weight=background_weight)
+        objective = img + prior_weight * prior
+        for key, value in (("image_loss", img), ("prior", prior), ("objective", objective)):
+            trace[key].append(float(value.detach()))
+        trace["step"].append(step)
+        if callback is not None:
+            params = normaliser.denormalise(vector.detach().double().numpy())
+            trace.setdefault("callback", []).append(float(callback(params)))
+        if step == steps:
+            break
+        optimizer.zero_grad()
+        objective.backward()
+        optimizer.step()
+        schedule.step()
+    final = vector.detach().double().numpy()
+    return PhysicsFitResult(normaliser.denormalise(final), final, trace, time.perf_counter() - start)

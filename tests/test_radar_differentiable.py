@@ -1,0 +1,116 @@
+"""Differentiable fast renderer: agreement with the numpy renderer, gradients, smooth images."""
+
+import numpy as np
+import pytest
+import torch
+
+from radarface.facemodel import load_model
+from radarface.geometry import apply_pose, pose_from_degrees
+from radarface.radar import ImageGrid, RadarConfig, render
+from radarface.radar.analysis import plate_mesh
+from radarface.radar.differentiable import (PhysicsRenderer, plan_render, radar_images, render_volume, sample_mesh,
+                                            scatterers, scene_volume)
+from radarface.radar.image import form_image
+
+#: 32 × 32 pixels of 8 mm (the 256 mm field of view), 4 mm internal pitch, 16 frequencies.
+SMALL = RadarConfig(image_size=32, pixel_mm=8.0, n_freq=16, max_internal_pitch_mm=4.0, material=0.0)
+
+
+@pytest.fixture(scope="module")
+def posed_face():
+    model = load_model("builtin", 4, 3)
+    v = model.vertices(np.array([1.0, -0.5, 0.0, 0.5]), np.array([0.5, 0.0, -1.0]))
+    return apply_pose(v, pose_from_degrees(yaw=3, pitch=-5, tx=4, ty=-6, tz=10)), model.triangles
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_volume_and_images_agree_with_the_numpy_fast_renderer(posed_face, dtype):
+    v, t = posed_face
+    ref = render(v, t, SMALL, return_volume=True)
+    renderer = PhysicsRenderer(v, t, SMALL, margin_mm=0.0, dtype=dtype)
+    volume = renderer.volume(torch.as_tensor(v, dtype=dtype), phase=True).numpy()
+    assert np.linalg.norm(volume - ref.volume) <= 2e-3 * np.linalg.norm(ref.volume)  # complex, same phase
+    hard = radar_images(torch.as_tensor(volume), ref.grid, dynamic_range_db=20.0, softness_db=0.0,
+                        temperature_db=0.0).numpy()
+    np.testing.assert_allclose(hard[0], form_image(volume, ref.grid, ref.render_params).amplitude, atol=1e-5)
+    assert np.corrcoef(hard[0].ravel(), ref.amplitude.ravel())[0, 1] >= 0.999
+    smooth = renderer(torch.as_tensor(v, dtype=dtype)).numpy()
+    assert np.corrcoef(smooth[0].ravel(), ref.amplitude.ravel())[0, 1] >= 0.99
+    fg = ref.amplitude > 0.2
+    depth_mm = np.abs(smooth[1] - ref.depth)[fg] * 240.0  # depth window 240 mm
+    assert np.median(depth_mm) < 1.5  # the softmax depth against the parabola-refined peak
+
+
+def _plate_problem():
+    v, t = plate_mesh(size_mm=12.0, spacing_mm=6.0)  # 9 vertices, 8 triangles
+    cfg = RadarConfig(n_freq=8, n_tx=6, n_rx=6, surface_spacing_mm=9.0, edge_taper_mm=0.0, material=0.3,
+                      nufft_eps=1e-12)
+    grid = ImageGrid(x_mm=np.array([-3.0, 3.0]), y_mm=np.array([3.0, -3.0]), z_mm=np.array([88.0, 92.0]))
+    samples = sample_mesh(v, t, cfg, generator=torch.Generator().manual_seed(1), jitter=True)
+    plan = plan_render(v, cfg, grid=grid, margin_mm=8.0, dtype=torch.float64, eps=1e-12)
+    return v, torch.as_tensor(t), samples, plan
+
+
+def test_gradcheck_of_the_volume_with_respect_to_vertex_positions():
+    v, t, samples, plan = _plate_problem()
+    assert len(samples) == 8 and plan.roi_shape == (2, 2, 2)  # one scatterer per triangle, 8 voxels
+    vertices = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+    assert float(render_volume(vertices.detach(), t, samples, plan).abs().min()) > 0  # every voxel sees the plate
+    assert torch.autograd.gradcheck(lambda x: render_volume(x, t, samples, plan, phase=True), (vertices,),
+                                    eps=1e-5, atol=1e-6, rtol=1e-4)
+
+
+def test_gradcheck_of_the_smooth_images_with_respect_to_the_volume():
+    grid = ImageGrid(x_mm=np.arange(4.0), y_mm=np.arange(4.0)[::-1].copy(), z_mm=np.arange(3.0), block=2)
+    g = torch.Generator().manual_seed(0)
+    volume = torch.randn(4, 4, 3, dtype=torch.complex128, generator=g).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: radar_images(x, grid, dynamic_range_db=6.0, softness_db=1.0,
+                                                           temperature_db=2.0), (volume,), eps=1e-6, atol=1e-6)
+
+
+def test_smooth_images_tend_to_the_hard_ones():
+    grid = ImageGrid(x_mm=np.arange(4.0), y_mm=np.arange(4.0)[::-1].copy(), z_mm=np.arange(5.0) * 3, block=2)
+    volume = torch.randn(4, 4, 5, dtype=torch.complex128, generator=torch.Generator().manual_seed(2))
+    hard = radar_images(volume, grid, dynamic_range_db=10.0, softness_db=0.0, temperature_db=0.0)
+    sharp = radar_images(volume, grid, dynamic_range_db=10.0, softness_db=1e-3, temperature_db=1e-3)
+    torch.testing.assert_close(sharp, hard, atol=1e-3, rtol=0)
+    soft = radar_images(volume, grid, dynamic_range_db=10.0, softness_db=3.0, temperature_db=3.0)
+    assert not torch.allclose(soft, hard, atol=1e-2)
+
+
+def test_jittered_samples_stay_in_their_sub_triangles_and_keep_the_area():
+    v, t = plate_mesh(size_mm=10.0, spacing_mm=5.0)
+    cfg = RadarConfig(surface_spacing_mm=1.0, edge_taper_mm=0.0)
+    lattice = sample_mesh(v, t, cfg)
+    jitter = sample_mesh(v, t, cfg, generator=torch.Generator().manual_seed(0), jitter=True)
+    again = sample_mesh(v, t, cfg, generator=torch.Generator().manual_seed(0), jitter=True)
+    np.testing.assert_array_equal(jitter.barycentric, again.barycentric)
+    assert np.all(jitter.barycentric >= 0) and np.allclose(jitter.barycentric.sum(1), 1.0)
+    assert np.abs(jitter.barycentric - lattice.barycentric).max() < 1.0 / 5  # within one of the 5 × 5 cells
+    np.testing.assert_allclose(np.bincount(jitter.triangle, jitter.area_share), 1.0)
+    pos, _, amp = scatterers(torch.as_tensor(v), torch.as_tensor(t), jitter, material=0.0, roughness_mm=1.0)
+    assert abs(float(amp.real.sum()) - 100.0) < 1e-9  # a 10 × 10 mm plate
+    assert float(pos[:, 0].abs().max()) <= 5.0
+
+
+def test_bad_inputs_name_what_they_got(posed_face):
+    v, t = posed_face
+    renderer = PhysicsRenderer(v, t, SMALL, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"vertices must be \(N, 3\).*got shape \(1, 4735, 3\)"):
+        renderer(torch.as_tensor(v, dtype=torch.float32)[None])
+    with pytest.raises(ValueError, match="vertices are torch.float64 but the plan is torch.float32"):
+        renderer(torch.as_tensor(v))
+    with pytest.raises(ValueError, match="does not match the grid"):
+        radar_images(torch.zeros(2, 2, 2, dtype=torch.complex64), renderer.plan.grid, dynamic_range_db=20.0)
+    with pytest.raises(ValueError, match=r"positions must be \(P, 3\)"):
+        plan_render(np.zeros((0, 3)), SMALL)
+
+
+def test_a_point_reflector_peaks_at_its_true_position():
+    cfg = RadarConfig(image_size=16, pixel_mm=4.0, n_freq=16)
+    point = np.array([[4.0, -8.0, 95.0]])
+    plan = plan_render(point, cfg, dtype=torch.float64)
+    volume = scene_volume(torch.as_tensor(point), None, torch.ones(1, dtype=torch.complex128), plan).abs()
+    iy, ix, iz = np.unravel_index(int(volume.argmax()), volume.shape)
+    y, x, z = plan.grid.voxel_axes(plan.roi)
+    assert abs(x[ix] - 4.0) <= 1.0 and abs(y[iy] + 8.0) <= 1.0 and abs(z[iz] - 95.0) <= 1.5
