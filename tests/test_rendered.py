@@ -133,6 +133,6 @@ def test_ensemble_members_share_one_dataset_and_one_learned_renderer(tmp_path, m
     data = encoder_data(cfg, "amplitude")
     ens, fit = fit_encoder(cfg, data, progress=False)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert sum(n.startswith("decoder_both_") for n in names) == 1, names
-    assert sum(n.startswith("encoder_amplitude_") for n in names) == 2, names
+    assert sum(n.startswith("decoder_both_") and n.endswith(".pt") for n in names) == 1, names
+    assert sum(n.startswith("encoder_amplitude_") and n.endswith(".pt") for n in names) == 2, names
     assert fit.members[0].history["train_loss"] != fit.members[1].history["train_loss"]
