@@ -202,14 +202,14 @@ def check_type(name: str, value: Any, default: Any) -> None:
              tuple: ("a list", lambda v: isinstance(v, (tuple, list))),
              list: ("a list", lambda v: isinstance(v, (tuple, list))),
              dict: ("a dict", lambda v: isinstance(v, dict))}
-    # numbers and lists may also stand for one another where a setting takes either (e.g. a
-    # learning rate given as one number or as (start, end))
     kind = type(default)
     if kind not in kinds:
         return
     label, ok = kinds[kind]
-    if ok(value) or (kind in (float, tuple, list) and kinds[float][1](value) | kinds[tuple][1](value)
-                     and name.endswith("_lr")):
+    if name.endswith("_lr"):  # a learning rate is a number or a schedule: (start, end), ("one-cycle", peak)
+        label = "a number or a schedule list"
+        ok = (lambda v: kinds[float][1](v) or kinds[tuple][1](v))
+    if ok(value):
         return
     raise ValueError(f"setting {name!r} takes {label} (like its default {default!r}), got {value!r} "
                      f"({type(value).__name__}); pass it as a notebook parameter, -p or --set with the right type")

@@ -201,9 +201,8 @@ def scrub_paths(text: str) -> str:
 def _scrub_output(out: dict[str, Any]) -> None:
     if "text" in out:
         out["text"] = scrub_paths(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))
-    for key in ("traceback",):
-        if key in out:
-            out[key] = [scrub_paths(line) for line in out[key]]
+    if "traceback" in out:
+        out["traceback"] = [scrub_paths(line) for line in out["traceback"]]
     for mime, value in out.get("data", {}).items():
         if mime.startswith("text/") and isinstance(value, (str, list)):
             out["data"][mime] = scrub_paths(value if isinstance(value, str) else "".join(value))
