@@ -261,7 +261,7 @@ def test_rendered_faces_land_in_the_same_place_on_another_grid(tmp_path, surroga
 
 def test_volume_files_form_the_images_the_renderer_forms(tmp_path):
     from radarface.facemodel import load_model
-    from radarface.measurements.format import to_flat, write_flat
+    from radarface.measurements.files import to_flat, write_flat
     from radarface.radar import render
 
     config = TRAIN.replace(max_internal_pitch_mm=16.0, dynamic_range_db=30.0)  # one voxel column per pixel
@@ -322,7 +322,8 @@ def _poke(name, index, value):
 BAD = {
     "missing dataset": (lambda h5: h5.__delitem__("captures/depth"), "/captures/depth", "missing"),
     "missing attribute": (_del_attr("radar", "f_start_hz"), "/radar@f_start_hz", "missing"),
-    "wrong image shape": (_replace("captures/depth", np.zeros((3, 16, 15), np.float32)), "/captures/depth", "(16, 15)"),
+    "wrong image shape": (_replace("captures/depth", np.zeros((3, 16, 15), np.float32)), "/captures/depth",
+                          "got (3, 16, 15)"),
     "not a number": (_poke("captures/amplitude", (1, 2, 3), np.nan), "/captures/amplitude", "NaN"),
     "infinite vertex": (_poke("ground_truth/vertices", (0, 1, 2), np.inf), "/ground_truth/vertices", "infinite"),
     "dB instead of [0, 1]": (_poke("captures/amplitude", (0, 0, 0), -20.0), "/captures/amplitude", "[0, 1]"),
@@ -332,13 +333,13 @@ BAD = {
     "short pose": (_replace("captures/pose", np.zeros((3, 5))), "/captures/pose", "(N, 6)"),
     "params count": (_replace("ground_truth/shape", np.zeros((2, 10))), "/ground_truth/shape", "2 captures"),
     "partial params": (lambda h5: h5.__delitem__("ground_truth/expression"), "/ground_truth/expression", "all of"),
-    "unknown version": (_set_attr("/", "format_version", 2), "/@format_version", "unknown format version 2"),
+    "unknown version": (_set_attr("/", "format_version", 2), "/@format_version", "got 2, expected 1"),
     "another format": (_del_attr("/", "format"), "/@format", "not a radarface measurement file"),
     "incomplete": (_set_attr("/", "complete", False), "/@complete", "incomplete"),
     "x axis reversed": (_replace("grid/x_mm", np.arange(16.0)[::-1]), "/grid/x_mm", "ascending"),
     "uneven y axis": (_replace("grid/y_mm", -np.arange(16.0) ** 1.5), "/grid/y_mm", "uniformly spaced"),
     "band backwards": (_set_attr("radar", "f_stop_hz", 70e9), "/radar@f_stop_hz", "exceed f_start_hz"),
-    "negative range": (_set_attr("radar", "range_mm", -400.0), "/radar@range_mm", "positive"),
+    "negative range": (_set_attr("radar", "range_mm", -400.0), "/radar@range_mm", "got -400 mm, accepted [50, 10000] mm"),
     "window order": (_set_attr("grid", "range_window_mm", [530.0, 290.0]), "/grid@range_window_mm", "near < far"),
     "simulated, not said how": (_set_attr("/", "simulated", True), "/@simulation", "how it was simulated"),
     "labels as numbers": (_replace("captures/expression", np.arange(3)), "/captures/expression", "str"),

@@ -7,6 +7,7 @@ import pytest
 
 from radarface import measurements as meas
 from radarface.measurements import MeasurementFormatError
+from radarface.measurements.files import read_flat
 from radarface.measurements.raw import raw_from_flat, reconstruct_volume
 from radarface.radar import C_MM_PER_S, ImageGrid, RadarConfig, antennas, qar50_positions
 from radarface.radar.analysis import SINC_3DB, minus3db_width
@@ -81,7 +82,7 @@ def test_point_reflectors_are_reconstructed_where_they_are(points_file):
     assert captures.amplitude.shape == (1, 16, 16) and captures.radar["layout"] == "raw"
     own = meas.read(points_file, config=QAR, progress=False)  # the internal grid, no compatibility checks
     assert own.amplitude.shape == (1, 32, 32) and own.pixel_mm == 4.0
-    raw = raw_from_flat(meas.format.read_flat(points_file), str(points_file))
+    raw = raw_from_flat(read_flat(points_file), str(points_file))
     fine = np.arange(-2.0, 2.0 + 1e-9, 0.25)
     for point in POINTS:
         model = point + [0.0, 0.0, QAR.array_z_mm]
@@ -102,7 +103,7 @@ def test_qar50_point_spread_width_matches_theory(tmp_path):
     freqs = np.linspace(72e9, 82e9, 8)
     signal = point_signal(tx, rx, freqs, np.array([[0.0, 0.0, -400.0]]), np.array([1.0]))[None]
     path = write_layout(tmp_path / "psf.h5", signal.astype(np.complex64), tx, rx, freqs)
-    raw = raw_from_flat(meas.format.read_flat(path), str(path))
+    raw = raw_from_flat(read_flat(path), str(path))
     cut = np.arange(-6.0, 6.0 + 1e-9, 0.1)
     z = np.array([QAR.array_z_mm - 400.0])
     theory = SINC_3DB * C_MM_PER_S / 77e9 * 400.0 / (2.0 * 141.0)
@@ -170,7 +171,8 @@ BAD = {
     "signal dtype": (lambda g: g.update(signal=g["signal"].real.copy()), "/raw/signal", "complex"),
     "signal non-finite": (lambda g: g["signal"].__setitem__((0, 1, 2, 3), np.nan), "/raw/signal", "NaN"),
     "positions count": (lambda g: g.update(tx=g["tx"][:-1]), "/raw/signal", "got (1, 12, 12, 4)"),
-    "positions shape": (lambda g: g.update(rx=g["rx"][:, :2]), "/raw/rx_positions_mm", "(K, 3)"),
+    "positions shape": (lambda g: g.update(rx=g["rx"][:, :2]), "/raw/rx_positions_mm",
+                        "(Nr, 3) = (Nr >= 1, 3), got (12, 2)"),
     "frequencies not uniform": (lambda g: g.update(freqs=np.array([72e9, 73e9, 75e9, 76e9])), "/raw/frequencies_hz",
                                 "uniform"),
     "empty room shape": (lambda g: g.update(empty_room=g["signal"][0, :, :, :2]), "/raw/empty_room", "(12, 12, 4)"),
