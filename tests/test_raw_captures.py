@@ -37,8 +37,10 @@ def point_signal(tx: np.ndarray, rx: np.ndarray, freqs: np.ndarray, points: np.n
     return out
 
 
-def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0, transform=None, **extra):
-    """A raw file written with h5py alone, following data/README.md (the documented layout)."""
+def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0, transform=None, attrs=None,
+                 **extra):
+    """A raw file written with h5py alone, following data/README.md (the documented layout); ``attrs``
+    maps ``/group@name`` to attribute values set last."""
     n = len(signal)
     with h5py.File(path, "w") as h5:
         h5.attrs.update({"format": "radarface-measurements", "format_version": 1, "complete": True})
@@ -51,10 +53,14 @@ def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0
             h5["raw/empty_room"] = empty_room
         if transform is not None:
             h5["raw/radar_to_model"] = transform
-        h5["captures/subject"] = np.array([f"S{i}" for i in range(n)], dtype=object)
-        h5["captures/expression"] = np.array(["neutral"] * n, dtype=object)
+        strings = h5py.string_dtype()  # explicit: h5py cannot infer it from an empty object array
+        h5.create_dataset("captures/subject", data=np.array([f"S{i}" for i in range(n)], dtype=object), dtype=strings)
+        h5.create_dataset("captures/expression", data=np.array(["neutral"] * n, dtype=object), dtype=strings)
         for key, value in extra.items():
             h5[key] = value
+        for key, value in (attrs or {}).items():
+            where, _, name = key.partition("@")
+            h5.require_group(where).attrs[name] = value
     return path
 
 
@@ -192,6 +198,52 @@ def test_bad_raw_files_raise_an_error_naming_the_field(tmp_path, case):
     with pytest.raises(MeasurementFormatError) as err:
         meas.load(path, QAR, progress=False)
     assert err.value.field == field and text in str(err.value), str(err.value)
+
+
+# issue 19: the attribute checks of image files apply to raw files too, before any back-projection
+REFUSED = {
+    "zero captures": (lambda g: g.update(signal=g["signal"][:0]), "/raw/signal",
+                      ["holds 0 captures (shape (0, 12, 12, 4), N = 0)", "needs N >= 1"]),
+    "complete as a string": (lambda g: g.update(attrs={"/@complete": "False"}), "/@complete",
+                             ["got the string 'False'", "write the file again"]),
+    "half a frequency step": (lambda g: g.update(attrs={"/radar@n_freq": 0.5}), "/radar@n_freq",
+                              ["expected an integer, got 0.5 (float)"]),
+    "array 1e9 mm away": (lambda g: g.update(attrs={"/ground_truth@array_z_mm": 1e9}), "/ground_truth@array_z_mm",
+                          ["got 1e+09 mm, accepted [-5000, 5000] mm"]),
+    "transform 1e9 mm away": (lambda g: g.update(transform=translation(1e9)), "/raw/radar_to_model",
+                              ["z translation (array_z_mm) is 1e+09 mm, accepted [-5000, 5000] mm"]),
+    "range in metres": (lambda g: g.update(range_mm=0.4), "/radar@range_mm",
+                        ["got 0.4 mm, accepted [50, 10000] mm", "store millimetres"]),
+    "frequencies in GHz": (lambda g: g.update(freqs=g["freqs"] / 1e9), "/raw/frequencies_hz",
+                           ["values must lie in [1e+09, 1e+12] Hz, got [72, 82]", "store Hz"]),
+    "all-zero signal": (lambda g: g.update(signal=np.zeros_like(g["signal"])), "/raw/signal",
+                        ["capture 0 of 1 is all zeros", "drop empty captures"]),
+    "signal equal to the empty room": (lambda g: g.update(empty_room=g["signal"][0]), "/raw/signal",
+                                       ["all zeros after subtracting /raw/empty_room"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_implausible_raw_files_are_refused_before_back_projection(tmp_path, monkeypatch, case):
+    from radarface.measurements import raw
+
+    def no_back_projection(*args, **kwargs):
+        raise AssertionError("refused files must not be back-projected")
+
+    monkeypatch.setattr(raw, "reconstruct_volume", no_back_projection)
+    good = _good()
+    change, field, words = REFUSED[case]
+    change(good)
+    path = write_layout(tmp_path / "bad.h5", good["signal"], good["tx"], good["rx"], good["freqs"],
+                        empty_room=good.get("empty_room"), transform=good.get("transform"),
+                        range_mm=good.get("range_mm", 400.0), attrs=good.get("attrs"))
+    for reader in (lambda p: meas.load(p, QAR, progress=False), lambda p: meas.read(p, config=QAR, progress=False)):
+        with pytest.raises(MeasurementFormatError) as err:
+            reader(path)
+        message = str(err.value)
+        assert err.value.field == field and message.startswith(f"{path}: {field}: "), message
+        for word in words:
+            assert word in message, (word, message)
 
 
 INCOMPATIBLE = {

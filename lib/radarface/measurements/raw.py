@@ -108,6 +108,17 @@ def _rotation(checked: Checked, source: str) -> tuple[np.ndarray, float | None]:
     return rot, float(shift[2])
 
 
+def _refuse_silent_captures(signal: np.ndarray, empty_room: np.ndarray | None, source: str) -> None:
+    """Refuse a capture (N, Nt, Nr, Nf) whose samples are all zero once the empty room is subtracted:
+    it would back-project to an empty image (one capture at a time, so memory stays one capture)."""
+    for i, capture in enumerate(signal):
+        if not np.any(capture if empty_room is None else capture - empty_room):
+            after = " after subtracting /raw/empty_room (they are equal)" if empty_room is not None else ""
+            raise fail(source, "/raw/signal", f"capture {i} of {len(signal)} is all zeros{after}; accepted: "
+                                              "a capture with signal; drop empty captures, or store what the "
+                                              "imager recorded")
+
+
 def raw_from_flat(flat: dict[str, Any], source: str) -> RawCaptures:
     """The raw layout of a flat file mapping, validated: every field of the schema table (types,
     shapes, finiteness, ranges; labels and ground truth included), uniform frequency steps, a
@@ -121,6 +132,7 @@ def raw_from_flat(flat: dict[str, Any], source: str) -> RawCaptures:
     rot, array_z = _rotation(checked, source)
     check_ground_truth(checked, source, array_z_known=array_z is not None or "/ground_truth@array_z_mm" in checked)
     empty = checked.get("/raw/empty_room")
+    _refuse_silent_captures(checked["/raw/signal"], empty, source)
     return RawCaptures(signal=checked["/raw/signal"].astype(np.complex64),
                        tx_mm=checked["/raw/tx_positions_mm"].astype(np.float64) @ rot.T,
                        rx_mm=checked["/raw/rx_positions_mm"].astype(np.float64) @ rot.T, frequencies_hz=freqs,
