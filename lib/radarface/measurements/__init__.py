@@ -14,8 +14,9 @@
   exact MIMO renderer with a domain gap (material, noise, calibration errors, optional blanket).
 
 Modules, each importing only those above it: ``captures`` (:class:`Captures`, the error),
-``volume`` (images from a stored complex volume), ``schema`` (the layout as one table of fields,
-the generic checks, :func:`~radarface.measurements.schema.validate`), ``raw`` (channel data,
+``volume`` (images from a stored complex volume), ``schema`` (the layout as one table of fields),
+``checks`` (the generic checks of that table, rules across fields,
+:func:`~radarface.measurements.checks.validate`), ``raw`` (channel data,
 back-projection), ``files`` (HDF5 reading and writing), ``loader`` (radar compatibility,
 resampling, :func:`load`), ``settings`` (:class:`SurrogateSettings`), ``physics`` (calibration
 errors, blanket, noisy exact rendering of one capture), ``surrogate`` (identities, expressions,

@@ -2,7 +2,7 @@
 
 A file is handled as a flat mapping ``{"/group/dataset": array, "/group@attribute": value}``
 (:func:`read_flat`, :func:`write_flat`), checked against the layout of
-:mod:`~radarface.measurements.schema` on the way in and on the way out. Writes are atomic: a
+:mod:`~radarface.measurements.schema` (:mod:`~radarface.measurements.checks`) on the way in and on the way out. Writes are atomic: a
 temporary file, ``complete`` set last, a rename; a crash leaves no file that looks complete.
 """
 
@@ -18,7 +18,8 @@ import numpy as np
 
 from radarface.measurements import raw
 from radarface.measurements.captures import Captures, MeasurementFormatError
-from radarface.measurements.schema import FORMAT_NAME, FORMAT_VERSIONS, validate
+from radarface.measurements.checks import validate
+from radarface.measurements.schema import FORMAT_NAME, FORMAT_VERSIONS
 from radarface.radar.config import RadarConfig
 
 
@@ -57,7 +58,7 @@ def _read_flat(h5: h5py.File) -> dict[str, Any]:
 
 
 def read_flat(path: str | Path) -> dict[str, Any]:
-    """Every dataset and attribute of the HDF5 file ``path`` as a flat mapping (see :func:`~radarface.measurements.schema.validate`).
+    """Every dataset and attribute of the HDF5 file ``path`` as a flat mapping (see :func:`~radarface.measurements.checks.validate`).
 
     Raises :class:`MeasurementFormatError` for a missing, non-HDF5 or unreadable file.
     """

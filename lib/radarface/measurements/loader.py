@@ -30,7 +30,7 @@ import numpy as np
 from radarface.measurements import raw
 from radarface.measurements.captures import Captures, MeasurementFormatError
 from radarface.measurements.files import read_flat
-from radarface.measurements.schema import validate
+from radarface.measurements.checks import validate
 from radarface.radar.array import antenna_positions
 from radarface.radar.config import C_MM_PER_S, RadarConfig, array_extent_mm
 from radarface.radar.image import ImageGrid

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from radarface.measurements.schema import RAW, Checked, check, check_ground_truth, fail, field_spec, uniform_axis
+from radarface.measurements.checks import Checked, check, check_ground_truth, fail, uniform_axis
+from radarface.measurements.schema import RAW, field_spec
 from radarface.progress import bar
 from radarface.radar.array import check_positions
 from radarface.radar.config import RadarConfig, array_extent_mm
