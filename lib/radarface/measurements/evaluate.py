@@ -14,7 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from radarface.measurements.format import Captures
+from radarface import metrics
+from radarface.augment import Augment
+from radarface.measurements.captures import Captures
+from radarface.models.autoencoder import predict_methods
+from radarface.models.decoder import depth_channels, image_loss
+from radarface.models.encoder import encoder_data, finetune_augmented
+from radarface.train import predict
 
 
 @dataclass
@@ -31,8 +37,6 @@ class CapturePredictions:
 def predict_captures(cfg: dict[str, Any], inputs: str, captures: Captures, nets, *, chunk: int = 64
                      ) -> CapturePredictions:
     """Encoder, autoencoder and test-time (a), (b) of ``nets`` (:func:`~radarface.models.autoencoder.trained_networks`) on ``captures``."""
-    from radarface.models.autoencoder import predict_methods
-
     images = captures.encoder_input(inputs)
     ae, test = nets.autoencoder, nets.data["test"]
     n_enc = ae.n_encoded or ae.n_params
@@ -47,8 +51,6 @@ def predict_captures(cfg: dict[str, Any], inputs: str, captures: Captures, nets,
 
 def capture_vertex_distances(face, captures: Captures, params: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Mean face-region vertex distance (N,) in mm per capture to the ground truth, per method and the mean face."""
-    from radarface import metrics
-
     captures.require_model(face)
     truth = captures.ground_truth_params
     zeros = {"shape": np.zeros_like(truth["shape"]), "expression": np.zeros_like(truth["expression"])}
@@ -68,14 +70,12 @@ def identity_analysis(shapes: np.ndarray, subjects: np.ndarray, *, centre: bool 
     >>> round(r["within"], 2), round(r["between"], 2), r["identification_rate"]
     (1.0, -1.0, 1.0)
     """
-    from radarface.metrics import cosine_similarity_matrix
-
     subjects, shapes = np.asarray(subjects), np.asarray(shapes, dtype=float)
     if shapes.ndim != 2 or len(shapes) != len(subjects):
         raise ValueError(f"shapes must be (N, K) with N = {len(subjects)} labels, got {shapes.shape}")
     if len(np.unique(subjects)) < 2:
         raise ValueError("identity analysis needs captures of at least two subjects")
-    sim = cosine_similarity_matrix(shapes - shapes.mean(0) if centre else shapes,
+    sim = metrics.cosine_similarity_matrix(shapes - shapes.mean(0) if centre else shapes,
                                    shapes - shapes.mean(0) if centre else shapes)
     same = subjects[:, None] == subjects[None, :]
     off = ~np.eye(len(subjects), dtype=bool)
@@ -101,8 +101,6 @@ def image_statistics(images: np.ndarray, names: tuple[str, ...]) -> dict[str, fl
 def reconstruction_errors(decoder: nn.Module, images: torch.Tensor, vectors: np.ndarray, *, inputs: str,
                           background_weight: float, chunk: int = 64) -> np.ndarray:
     """Image loss (N,) of the decoder's rendering of ``vectors`` (N, D) against ``images`` (N, C, H, W)."""
-    from radarface.models.decoder import depth_channels, image_loss
-
     out = []
     with torch.no_grad():
         for i in range(0, len(images), chunk):
@@ -115,8 +113,6 @@ def reconstruction_errors(decoder: nn.Module, images: torch.Tensor, vectors: np.
 def autoencoder_reconstruction_errors(nets, images: torch.Tensor, *, inputs: str, background_weight: float
                                       ) -> np.ndarray:
     """Image loss (N,) of the autoencoder on ``images`` (N, C, H, W), rendering inputs at the training mean for all."""
-    from radarface.train import predict
-
     ae = nets.autoencoder
     encoded = predict(ae.encoder, images).numpy()
     vectors = np.concatenate([encoded, np.zeros((len(images), nets.data["test"].normaliser.dim - encoded.shape[1]))], 1)
@@ -133,11 +129,6 @@ def augmentation_effect(cfg: dict[str, Any], inputs: str, captures: Captures, fa
     ground-truth parameters) and on the synthetic test split, and the captures' shape
     identification rate.
     """
-    from radarface import metrics
-    from radarface.augment import Augment
-    from radarface.models.encoder import encoder_data, finetune_augmented
-    from radarface.train import predict
-
     data = encoder_data(cfg, inputs)
     encoders = {"encoder": nets.encoder}
     for label, augment in (("+ control", None), ("+ augmented", Augment.from_config(cfg["gap_augment"]))):
