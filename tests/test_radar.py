@@ -397,4 +397,4 @@ def test_checks_table_has_one_row_per_check_and_marks_failures():
     text = checks_table(_checks(FULL_TOLERANCES, correlation=0.95))
     lines = text.splitlines()
     assert len(lines) == 2 + 5 and lines[0].startswith("| check | needed |")
-    assert lines[5] == "| face: amplitude correlation, fast vs exact | ≥ 0.99 | 0.95 | – | NO |"
+    assert lines[5] == "| face: amplitude correlation, fast vs exact | ≥ 0.99 | 0.950 | – | NO |"
