@@ -278,4 +278,5 @@ if profile != "smoke":
 files = metrics.read_results(profile, [f"encoder_{i}" for i in ("amplitude", "depth", "both")])
 comparison = metrics.input_comparison(files)
 ranked = sorted((row["vertex_mm"], name) for name, row in comparison.items() if name != "mean face")
-print("input types by vertex distance (this profile's results files): " + " < ".join(f"{name} {mm:.2f} mm" for mm, name in ranked))
+print("input types by vertex distance (this profile's results files): "
+      + " < ".join(f"{name} {mm:.2f} mm" for mm, name in ranked))

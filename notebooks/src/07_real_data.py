@@ -233,5 +233,5 @@ assert np.isfinite(list(mm.values())).all() and np.isfinite(gap) and gap > 0, (m
 assert all(0.0 <= r["identification_rate"] <= 1.0 for r in ident.values()), ident
 if profile != "smoke":
     assert all(mm[name] < mm["mean face"] for name in ("encoder", "autoencoder") if mm), mm
-    assert all(ident[name]["identification_rate"] >= 2 * ident[name]["chance_rate"] for name in ("encoder", "autoencoder"))
+    assert all(ident[n]["identification_rate"] >= 2 * ident[n]["chance_rate"] for n in ("encoder", "autoencoder")), ident
     assert gap > 1.0, results["decoder_image_loss"]

@@ -273,7 +273,8 @@ def checks_table(checks: list[Check]) -> str:
     lines = ["| check | needed | fast | exact | passed |", "|---|---|---|---|---|"]
     for c in checks:
         exact_text = "–" if c.exact is None else f"{c.exact:.{c.digits}f}"
-        lines.append(f"| {c.what} | {c.needed} | {c.fast:.{c.digits}f} | {exact_text} | {'yes' if c.passed else 'NO'} |")
+        passed = "yes" if c.passed else "NO"
+        lines.append(f"| {c.what} | {c.needed} | {c.fast:.{c.digits}f} | {exact_text} | {passed} |")
     return "\n".join(lines)
 
 
