@@ -364,3 +364,37 @@ def test_psf_widths_by_range_follow_theory_for_both_arrays():
     assert rows["qar50"][1]["theory_mm"] == pytest.approx(4.89, abs=0.01)
     text = widths_table(rows)
     assert text.count("\n") == 7 and "| qar50 | 500 |" in text
+
+
+def _checks(tolerances, *, lateral=3.59, correlation=0.995):
+    from radarface.radar.analysis import renderer_checks
+
+    widths = {m: {"lateral_x": lateral, "lateral_y": lateral, "range": 13.2} for m in ("fast", "reference")}
+    return renderer_checks(widths, {"lateral_3db": 3.45, "range_3db": 13.3}, {"fast": 15.7, "reference": 16.2},
+                           {"correlation": correlation, "median_depth_diff_mm": 0.44}, tolerances)
+
+
+def test_renderer_checks_pass_on_the_measured_full_system_and_fail_on_a_factor_error():
+    from radarface.radar.analysis import FULL_TOLERANCES, REDUCED_TOLERANCES
+
+    assert all(c.passed for c in _checks(FULL_TOLERANCES))
+    wrong = _checks(FULL_TOLERANCES, lateral=2 * 3.59)  # a missing factor 2 in λR/(2D)
+    assert [c.passed for c in wrong] == [False, True, True, True, True]
+    assert not _checks(FULL_TOLERANCES, correlation=0.95)[3].passed
+    assert _checks(REDUCED_TOLERANCES, correlation=0.95)[3].passed  # the reduced reference is held to less
+
+
+def test_renderer_checks_name_what_is_missing():
+    from radarface.radar.analysis import FULL_TOLERANCES, renderer_checks
+
+    with pytest.raises(ValueError, match=r"widths must hold 'fast' and 'reference', got \['fast'\]"):
+        renderer_checks({"fast": {}}, {}, {"fast": 1.0, "reference": 1.0}, {}, FULL_TOLERANCES)
+
+
+def test_checks_table_has_one_row_per_check_and_marks_failures():
+    from radarface.radar.analysis import FULL_TOLERANCES, checks_table
+
+    text = checks_table(_checks(FULL_TOLERANCES, correlation=0.95))
+    lines = text.splitlines()
+    assert len(lines) == 2 + 5 and lines[0].startswith("| check | needed |")
+    assert lines[5] == "| face: amplitude correlation, fast vs exact | ≥ 0.99 | 0.950 | – | NO |"
