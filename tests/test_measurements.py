@@ -383,7 +383,7 @@ def write_h5(path, *, n=2, **changes):
     return path
 
 
-# issue 19: files that loaded (or failed with a traceback) and must be refused naming file, field, value,
+# files that once loaded (or failed with a traceback) and must be refused naming file, field, value,
 # accepted range or type, and what to do
 REFUSED = {
     "zero captures": ({"n": 0}, "/captures/amplitude",

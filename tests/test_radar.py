@@ -59,7 +59,7 @@ def test_config_round_trips_through_json_and_profiles():
         RadarConfig.from_profile({"n_freq": 8})
 
 
-def test_theory_matches_the_issue_numbers():
+def test_theory_gives_the_designs_resolution():
     th = theory_resolution(RadarConfig())
     assert th["lateral"] == pytest.approx(3.89, abs=0.01)
     assert th["range_3db"] == pytest.approx(13.3, abs=0.1)

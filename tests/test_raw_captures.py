@@ -200,7 +200,7 @@ def test_bad_raw_files_raise_an_error_naming_the_field(tmp_path, case):
     assert err.value.field == field and text in str(err.value), str(err.value)
 
 
-# issue 19: the attribute checks of image files apply to raw files too, before any back-projection
+# the attribute checks of image files apply to raw files too, before any back-projection
 REFUSED = {
     "zero captures": (lambda g: g.update(signal=g["signal"][:0]), "/raw/signal",
                       ["holds 0 captures (shape (0, 12, 12, 4), N = 0)", "needs N >= 1"]),
