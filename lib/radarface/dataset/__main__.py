@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from radarface import profiles
+from radarface.dataset.store import DiskFull
 from radarface.run import parse_settings
 
 
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         return 130  # the writer has said how to resume
+    except DiskFull as err:  # not a usage error: the same command works once there is room
+        print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
         return 2
