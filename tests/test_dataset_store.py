@@ -376,3 +376,36 @@ def test_the_size_bound_holds_for_incompressible_data(tmp_path):
     path = write(tmp_path / "b.h5", n=24, fields=BIG)
     attrs = len(json.dumps([settings_for(24), {"extra": 1}]))
     assert path.stat().st_size <= store.size_bound(24, BIG, attrs) - (1 << 20) + 64_000
+
+
+# ----------------------------------------------------------------- combined shards
+def _shard(path: Path, lo: int, hi: int, seed: int = 0, data_seed: int | None = None) -> Path:
+    settings = settings_for(10, seed=seed, index_start=lo, index_stop=hi)
+    source = ToySource(seed=seed if data_seed is None else data_seed)
+    return writer.write_dataset(path, FIELDS, settings, {"extra": 1}, source, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("seed, data_seed, message", [
+    (1, None, r"seed=0, now 1\. Regenerate the shard with its original settings \(seed 0\), or rerun "
+              r"`python -m radarface\.dataset combine --out .*all\.h5"),
+    (0, 1, r"its arrays differ \(content checksum\)"),
+])
+def test_a_shard_changed_after_combine_is_refused_naming_it(tmp_path, reference, seed, data_seed, message):
+    from radarface.dataset import combine
+
+    first, second = _shard(tmp_path / "a.h5", 0, 5), _shard(tmp_path / "b.h5", 5, 10)
+    out = combine([first, second], tmp_path / "all.h5")
+    with schema.open_dataset_file(out) as h5:
+        assert [s["seed"] for s in json.loads(h5.attrs["shard_identity"])] == [0, 0]
+        assert "content_sha256" not in h5.attrs  # a shard's own digest does not describe the whole
+    assert_same(arrays(out), reference)
+    second.unlink()
+    _shard(second, 5, 10, seed=seed, data_seed=data_seed)
+    with pytest.raises(ValueError, match=r"all\.h5 combines shard b\.h5, which changed after combine: " + message):
+        schema.open_dataset_file(out)
+    if seed != 0:  # recombining is refused too, until the shard is regenerated with seed 0
+        with pytest.raises(ValueError, match="differ: seed=0, now 1"):
+            combine([first, second], out)
+    else:
+        combine([first, second], out)  # what the message says to do
+        schema.open_dataset_file(out).close()

@@ -13,7 +13,7 @@ from radarface.dataset import schema
 from radarface.dataset.store import atomic_rename
 
 #: Attributes describing one file's own range or state, not shared by all shards.
-_PER_FILE = {"settings", "complete", "index_start", "index_stop", "shards"}
+_PER_FILE = {"settings", "complete", "index_start", "index_stop", "shards", "shard_identity", "content_sha256"}
 
 
 def combine(paths: list[str | Path], out: str | Path) -> Path:
@@ -22,6 +22,8 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
     The shards must share every setting except their index ranges, and the ranges must
     tile ``[0, n)``. Nothing is copied: ``out`` reads from the shard files, found relative
     to its own folder, so keep them together. ``out`` is complete only if every shard is.
+    Each shard's identity (seed, settings and content digests) is recorded, and opening
+    ``out`` refuses a shard that has changed since.
     """
     if not paths:
         raise ValueError("combine needs at least one shard file, got none")
@@ -33,6 +35,7 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
                 "path": path, "settings": schema.read_settings(h5), "complete": bool(h5.attrs["complete"]),
                 "attrs": {k: v for k, v in h5.attrs.items() if k not in _PER_FILE},
                 "layout": {name: (h5[name].shape, h5[name].dtype) for name in schema.REQUIRED_FIELDS},
+                "identity": schema.shard_identity(h5),
             })
     shards.sort(key=lambda s: s["settings"]["index_start"])
     first = shards[0]
@@ -67,6 +70,7 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
             h5.create_virtual_dataset(name, layout, fillvalue=0)
         schema.write_attrs(h5, settings, first["attrs"])
         h5.attrs["shards"] = json.dumps(rel)
+        h5.attrs["shard_identity"] = json.dumps([s["identity"] for s in shards], sort_keys=True)
         h5.attrs["complete"] = all(s["complete"] for s in shards)
     atomic_rename(tmp, out)
     return out

@@ -209,8 +209,9 @@ def assemble(path: Path, journal: Journal, fields: Fields, settings: dict[str, A
     """Write ``path`` from the journal (temporary name, ``complete`` set last, atomic rename).
 
     With ``complete=False`` a partial snapshot is written (rows not yet rendered are zero,
-    ``done`` tells which are real). Returns ``path``; :class:`DiskFull` (and no temporary
-    file) if the disk cannot hold it.
+    ``done`` tells which are real). The attribute ``content_sha256`` is a
+    :class:`~radarface.dataset.schema.ContentDigest` of the rows. Returns ``path``; :class:`DiskFull` (and no
+    temporary file) if the disk cannot hold it.
     """
     start, stop = settings["index_start"], settings["index_stop"]
     blocks = journal.blocks()
@@ -223,11 +224,14 @@ def assemble(path: Path, journal: Journal, fields: Fields, settings: dict[str, A
         with h5py.File(tmp, "r+") as h5:
             _create_fields(h5, stop - start, fields)
             h5.create_dataset("done", data=done)
+            digest = schema.ContentDigest(fields)
             for a, b, file in blocks:
                 arrays = load_block(file, a, b, fields)
+                digest.update(arrays)
                 for name in fields:
                     h5[name][a - start:b - start] = arrays[name]
             schema.write_attrs(h5, settings, extra_attrs)
+            h5.attrs["content_sha256"] = digest.hexdigest(done)
             h5.attrs["complete"] = False
             h5.flush()
             h5.attrs["complete"] = bool(complete)
