@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from radarface.geometry import apply_pose
+from radarface.radar import checks
 from radarface.radar.array import array_center
 from radarface.radar.config import RadarConfig
 
@@ -215,7 +216,9 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
     """Scatterers of a posed mesh (vertices (N, 3) mm, model frame; pose (6,) rad/mm) that the
     array can see and the image can hold; ValueError if the face is outside the field of view."""
     v, t = check_mesh(vertices, triangles)
+    checks.check_mesh_size(v)
     v = apply_pose(v, pose)
+    checks.check_pose_angles(pose)
     if not np.all(np.isfinite(v)):
         raise ValueError("posed vertices contain NaN or infinite values; check the pose")
     material = config.material if material is None else float(material)
