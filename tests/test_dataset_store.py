@@ -409,3 +409,20 @@ def test_a_shard_changed_after_combine_is_refused_naming_it(tmp_path, reference,
     else:
         combine([first, second], out)  # what the message says to do
         schema.open_dataset_file(out).close()
+
+
+def test_a_full_disk_while_combining_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+
+    from radarface.dataset import combine
+
+    shards = [_shard(tmp_path / "a.h5", 0, 5), _shard(tmp_path / "b.h5", 5, 10)]
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "posix_fallocate", no_space)
+    with pytest.raises(store.DiskFull, match=r"the disk is full while writing .*all\.h5 \(needs up to 1\.\d MB, .* MB "
+                                             r"free\); nothing was written: free some space and rerun combine"):
+        combine(shards, tmp_path / "all.h5")
+    assert not (tmp_path / "all.h5").exists() and not _leftovers(tmp_path)

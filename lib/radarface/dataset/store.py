@@ -17,6 +17,7 @@ file's size; if the reservation fails nothing has been written.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -24,6 +25,7 @@ import os
 import re
 import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -210,38 +212,50 @@ def assemble(path: Path, journal: Journal, fields: Fields, settings: dict[str, A
 
     With ``complete=False`` a partial snapshot is written (rows not yet rendered are zero,
     ``done`` tells which are real). The attribute ``content_sha256`` is a
-    :class:`~radarface.dataset.schema.ContentDigest` of the rows. Returns ``path``; :class:`DiskFull` (and no
-    temporary file) if the disk cannot hold it.
+    :class:`~radarface.dataset.schema.ContentDigest` of the rows. Returns ``path``;
+    :class:`DiskFull` (and no temporary file) if the disk cannot hold it.
     """
     start, stop = settings["index_start"], settings["index_stop"]
     blocks = journal.blocks()
     done = done_mask(blocks, start, stop)
     if complete and not done.all():
         raise RuntimeError(f"cannot finish {path}: {int((~done).sum())} samples are missing from the journal")
+    attrs_bytes = len(json.dumps([settings, extra_attrs], default=str))
+    with writing_hdf5(path, size_bound(stop - start, fields, attrs_bytes)) as h5:
+        _create_fields(h5, stop - start, fields)
+        h5.create_dataset("done", data=done)
+        digest = schema.ContentDigest(fields)
+        for a, b, file in blocks:
+            arrays = load_block(file, a, b, fields)
+            digest.update(arrays)
+            for name in fields:
+                h5[name][a - start:b - start] = arrays[name]
+        schema.write_attrs(h5, settings, extra_attrs)
+        h5.attrs["content_sha256"] = digest.hexdigest(done)
+        h5.attrs["complete"] = False
+        h5.flush()
+        h5.attrs["complete"] = bool(complete)
+    return path
+
+
+@contextlib.contextmanager
+def writing_hdf5(path: Path, n_bytes: int) -> Iterator[h5py.File]:
+    """``path`` written as an HDF5 file under a temporary name with ``n_bytes`` of disk reserved, renamed at the end.
+
+    On any error the temporary file is removed; a lack of space is raised as :class:`DiskFull`
+    naming ``path``, before HDF5 has written anything if the reservation fails.
+    """
     tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
     try:
-        _reserve(tmp, path, size_bound(stop - start, fields, len(json.dumps([settings, extra_attrs], default=str))))
+        _reserve(tmp, path, n_bytes)
         with h5py.File(tmp, "r+") as h5:
-            _create_fields(h5, stop - start, fields)
-            h5.create_dataset("done", data=done)
-            digest = schema.ContentDigest(fields)
-            for a, b, file in blocks:
-                arrays = load_block(file, a, b, fields)
-                digest.update(arrays)
-                for name in fields:
-                    h5[name][a - start:b - start] = arrays[name]
-            schema.write_attrs(h5, settings, extra_attrs)
-            h5.attrs["content_sha256"] = digest.hexdigest(done)
-            h5.attrs["complete"] = False
-            h5.flush()
-            h5.attrs["complete"] = bool(complete)
+            yield h5
         atomic_rename(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
         if no_room(err) and not isinstance(err, DiskFull):
             raise disk_full(err, path) from None
         raise
-    return path
 
 
 def _reserve(tmp: Path, target: Path, n_bytes: int) -> None:
