@@ -439,3 +439,14 @@ def test_config_refuses_values_out_of_range_or_of_the_wrong_type(changes, messag
 def test_render_refuses_arguments_out_of_range_naming_them(face, call, message):
     with pytest.raises(ValueError, match=message):
         call(*face)
+
+
+def test_degenerate_triangles_and_a_lone_triangle_get_their_own_message(face):
+    verts, tris = face
+    half = np.where(np.arange(len(tris))[:, None] % 2 == 0, tris[:, [0, 0, 1]], tris)
+    with pytest.raises(ValueError, match=r"4601 of 9202 triangles are degenerate .* triangle 0 = \[0, 0, 1\]"):
+        render(verts, half, SMALL)
+    with pytest.raises(ValueError, match=r"\(1 triangle\(s\)\) lies within RadarConfig.edge_taper_mm = 10 mm"):
+        render(verts, tris[2000:2001], SMALL)
+    lone = render(verts, tris[2000:2001], RadarConfig(image_size=32, pixel_mm=8.0, n_freq=32, edge_taper_mm=0.0))
+    assert lone.amplitude.max() == 1.0  # a lone triangle facing the array is seen once the taper is off
