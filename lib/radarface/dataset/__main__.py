@@ -9,8 +9,8 @@
     python -m radarface.dataset info data/NAME.h5
     python -m radarface.dataset path [--profile P] [--set NAME=VALUE ...]
 
-``generate`` is resumable: after Ctrl-C, ``kill -9`` or a power cut, run the same command
-again. Without ``--out`` it writes the profile's default file (what the notebooks read,
+``generate`` is resumable: after Ctrl-C, ``kill -9``, a power cut or a full disk (exit code 1,
+with a message saying how many samples are saved), run the same command again. Without ``--out`` it writes the profile's default file (what the notebooks read,
 see ``path``); ``--n`` defaults to the profile's ``n_samples``. ``--set`` overrides any
 profile setting (e.g. ``--set image_size=48``).
 """

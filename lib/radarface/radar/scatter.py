@@ -261,9 +261,9 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
     pos, nrm, dA, taper = sample_surface(v, t, config.surface_spacing_mm, towards=center,
                                          edge_taper_mm=config.edge_taper_mm, keep=near & (cos_t > _BACKFACE_COS))
     if len(taper) and not np.any(taper > 0):
-        raise ValueError(f"every surface point of the mesh ({len(t)} triangle(s)) lies within RadarConfig.edge_taper_mm = "
-                         f"{config.edge_taper_mm:g} mm of its boundary, so the edge taper leaves no signal: pass a "
-                         f"whole face, or RadarConfig(edge_taper_mm=0) to switch the taper off")
+        raise ValueError(f"every surface point of the mesh ({len(t)} triangle(s)) lies within "
+                         f"RadarConfig.edge_taper_mm = {config.edge_taper_mm:g} mm of its boundary, so the edge taper "
+                         f"leaves no signal: pass a whole face, or RadarConfig(edge_taper_mm=0) to turn the taper off")
     keep = (taper > 0) & visible(pos, nrm, center, config.shadow_pixel_mm, config.shadow_tolerance_mm,
                                  config.range_mm)
     pos, nrm, dA, taper = pos[keep], nrm[keep], dA[keep], taper[keep]
