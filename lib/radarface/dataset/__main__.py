@@ -9,8 +9,8 @@
     python -m radarface.dataset info data/NAME.h5
     python -m radarface.dataset path [--profile P] [--set NAME=VALUE ...]
 
-``generate`` is resumable: after Ctrl-C, ``kill -9`` or a power cut, run the same command
-again. Without ``--out`` it writes the profile's default file (what the notebooks read,
+``generate`` is resumable: after Ctrl-C, ``kill -9``, a power cut or a full disk (exit code 1,
+with a message saying how many samples are saved), run the same command again. Without ``--out`` it writes the profile's default file (what the notebooks read,
 see ``path``); ``--n`` defaults to the profile's ``n_samples``. ``--set`` overrides any
 profile setting (e.g. ``--set image_size=48``).
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from radarface import profiles
+from radarface.dataset.store import DiskFull
 from radarface.run import parse_settings
 
 
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         return 130  # the writer has said how to resume
+    except DiskFull as err:  # not a usage error: the same command works once there is room
+        print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
         return 2

@@ -7,15 +7,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .bfm import find_bfm_file
+from .builtin import _full_builtin
+from .ict import _expression_names, _identity_files, find_ict_folder
 from .model import MorphableModel
 
 
 def available_components(source: str | Path) -> tuple[int, int]:
     """How many (shape, expression) modes ``source`` offers (same sources as ``load_model``)."""
-    from . import find_bfm_file
-    from .builtin import _full_builtin
-    from .ict import _expression_names, _identity_files, find_ict_folder
-
     text = str(source)
     if text == "builtin":
         _, shape_basis, expression_basis, *_ = _full_builtin()
