@@ -18,6 +18,20 @@ and ``ρ`` the distance from the array centre, the set is nearly the same for ev
    zero-padded inverse FFT and the resampling to the Cartesian grid in one step.
 
 Cost: O(points + voxels + grid·log grid); the grid is ~100 × 100 × 30.
+
+Depth search (:func:`fast_columns`, what :func:`radarface.radar.render` uses unless a volume is
+returned or ``RadarConfig.depth_search == "full"``). The images read, per column, only the maximum
+of |I| over z and its two depth neighbours. Step 3 first runs on every ``DEPTH_STEP``-th depth
+voxel (one voxel, 3 mm, from any voxel: the range PSF is ~13 mm wide), then on the voxels within
+``DEPTH_STEP − 1`` of every coarse voxel within ``SEARCH_MARGIN_DB`` of its column's coarse
+maximum. A type-2 NUFFT's value at a voxel does not depend on the other voxels, so the values are
+the whole box's to the last bit, and a column's maximum is found unless it lies more than the
+margin above its nearest coarse voxel (measured on ICT faces at the ``cpu`` profile: 0.4 dB
+median, 3 dB at the 99th percentile, 5.4 dB at most inside the box). Columns whose coarse maximum
+plus the margin stays below −DR, or below the coarse maximum of another column of their output
+pixel, are not refined (the image cannot show them). Receiver noise is scaled as before by the
+signal's peak (found the same way) and the noise's rms, here over the coarse voxels (a third of
+the box, so the noise level moves by ~1e-4 dB).
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import numpy as np
 
 from radarface.radar.array import array_center
 from radarface.radar.config import C_MM_PER_S, RadarConfig
+from radarface.radar.image import peak_depth
 from radarface.radar.scatter import Scene
 
 #: Guard (mm) added to the scene's extent in w, so that the NUFFT's periodic images of the
@@ -36,6 +51,11 @@ from radarface.radar.scatter import Scene
 _GUARD_MM = np.array([48.0, 48.0, 80.0])
 #: Periods are rounded up to this (mm), so near-identical scenes reuse a cached mask.
 _PERIOD_STEP_MM = 32.0
+#: Depth step (voxels) of the coarse pass of :func:`fast_columns`: odd, so that every voxel lies
+#: within step // 2 of a coarse one; 3 keeps that at one voxel (3 mm, a quarter of the range PSF).
+DEPTH_STEP = 3
+#: How far (dB) a column's maximum may lie above its nearest coarse voxel; see the module docstring.
+SEARCH_MARGIN_DB = 6.0
 _MASKS: OrderedDict = OrderedDict()
 _MASK_CACHE_SIZE = 16
 
@@ -167,15 +187,12 @@ def _warp_points(scene: Scene, config: RadarConfig) -> tuple[np.ndarray, np.ndar
     return w, weight
 
 
-def fast_volume(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
-                tx: np.ndarray, rx: np.ndarray, noise: bool = False, rng: np.random.Generator | None = None,
-                nthreads: int = 1, phase: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Complex image (Ny·Nx·Nz,) on the voxel box with ``axes`` (y, x, z) mm (volume order) of
-    ``scene`` seen by antennas tx (Nt, 3), rx (Nr, 3) mm, and, if ``noise``, the image of unit
-    white receiver noise (drawn from ``rng``).
-
-    ``phase=False`` skips the carrier phase of the result (magnitudes are unchanged).
-    """
+def _spectra(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+             tx: np.ndarray, rx: np.ndarray, noise: bool, rng: np.random.Generator | None, nthreads: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(masked spectra (T, N1, N2, N3) complex64: the scene's, then unit receiver noise's if ``noise``;
+    voxel coordinates (3, Ny·Nx·Nz) float32 in NUFFT units; central wavevector Kc (3,) rad/mm;
+    voxel coordinates relative to the reference point (3, V) float32 mm) of steps 1–2."""
     w_p, weight = _warp_points(scene, config)
     w_v = _warp_box(axes, config)
     lo, hi = w_v.min(axis=1), w_v.max(axis=1)
@@ -188,23 +205,119 @@ def fast_volume(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.nd
     w_p -= ref
     weight *= cis(kc.astype(np.float32) @ w_p)
     w_p *= dk.astype(np.float32)[:, None]
-    opts = {"eps": config.nufft_eps, "nthreads": nthreads, "upsampfac": 1.25}
+    spectra = np.empty((1 + bool(noise),) + mask.shape, dtype=np.complex64)
     if w_p.shape[1]:
-        spectrum = finufft.nufft3d1(w_p[0], w_p[1], w_p[2], weight, mask.shape, isign=1, **opts)
-        spectrum *= mask
+        spectra[0] = finufft.nufft3d1(w_p[0], w_p[1], w_p[2], weight, mask.shape, isign=1,
+                                      **_nufft_options(config, nthreads))
+        spectra[0] *= mask
     else:
-        spectrum = np.zeros(mask.shape, dtype=np.complex64)
+        spectra[0] = 0.0
     if noise:
         if rng is None:
             raise ValueError("noise needs an rng")
         draws = rng.standard_normal((2,) + mask.shape, dtype=np.float32)
-        spectrum = np.stack([spectrum, (draws[0] + 1j * draws[1]) * noise_mask]).astype(np.complex64)
+        spectra[1] = (draws[0] + 1j * draws[1]) * noise_mask
     w_v -= ref
-    carrier = cis(-(kc.astype(np.float32) @ w_v)) if phase else None
-    w_v *= dk.astype(np.float32)[:, None]
-    image = finufft.nufft3d2(w_v[0], w_v[1], w_v[2], spectrum, isign=-1, **opts)
-    if carrier is not None:
-        image *= carrier
+    scaled = w_v * dk.astype(np.float32)[:, None]
+    return spectra, scaled, kc, w_v
+
+
+def _nufft_options(config: RadarConfig, nthreads: int) -> dict:
+    """finufft options: the config's accuracy, the smallest upsampling, no sorting of the points
+    (voxels come in raster order and scatterers triangle by triangle: sorting them costs ~15 %)."""
+    return {"eps": config.nufft_eps, "nthreads": nthreads, "upsampfac": 1.25, "spread_sort": 0}
+
+
+def _evaluate(spectra: np.ndarray, targets: np.ndarray, config: RadarConfig, nthreads: int) -> np.ndarray:
+    """Step 3 at targets (3, V) in NUFFT units: (T, V) complex64 (the spectra's images, no carrier)."""
+    return finufft.nufft3d2(targets[0], targets[1], targets[2], spectra, isign=-1,
+                            **_nufft_options(config, nthreads)).reshape(len(spectra), -1)
+
+
+def fast_volume(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+                tx: np.ndarray, rx: np.ndarray, noise: bool = False, rng: np.random.Generator | None = None,
+                nthreads: int = 1, phase: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Complex image (Ny·Nx·Nz,) on the voxel box with ``axes`` (y, x, z) mm (volume order) of
+    ``scene`` seen by antennas tx (Nt, 3), rx (Nr, 3) mm, and, if ``noise``, the image of unit
+    white receiver noise (drawn from ``rng``).
+
+    ``phase=False`` skips the carrier phase of the result (magnitudes are unchanged).
+    """
+    spectra, targets, kc, w_v = _spectra(scene, config, axes, tx=tx, rx=rx, noise=noise, rng=rng,
+                                         nthreads=nthreads)
+    image = _evaluate(spectra, targets, config, nthreads)
+    if phase:
+        image *= cis(-(kc.astype(np.float32) @ w_v))
+    return image[0], (image[1] if noise else None)
+
+
+def coarse_depths(nz: int, step: int = DEPTH_STEP) -> np.ndarray:
+    """Depth indices (C,) of the coarse pass over ``nz`` voxels: every ``step``-th from 1 (and the
+    last if needed), so that every voxel lies within ``step // 2`` of one of them."""
+    half = step // 2
+    idx = np.arange(half, nz, step)
+    if nz - 1 - idx[-1] > half:
+        idx = np.append(idx, nz - 1)
+    return idx
+
+
+def fast_columns(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
+                 tx: np.ndarray, rx: np.ndarray, snr_db: float | None, dynamic_range_db: float,
+                 pixel: np.ndarray, rng: np.random.Generator | None = None, nthreads: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of the voxel box with ``axes`` (y, x, z) mm: the maximum over z of |image| (Ny, Nx)
+    float32 (receiver noise at ``snr_db`` added as :func:`radarface.radar.pipeline.image_from_scene`
+    does; None for none) and its z (Ny, Nx) mm, sub-voxel refined (:func:`~radarface.radar.image.peak_depth`),
+    as the whole box would give them wherever an image can show them (module docstring, "Depth search").
+
+    ``pixel`` (Ny, Nx) int: the output pixel of each column (the image keeps the brightest column of
+    each pixel); ``dynamic_range_db``: columns certainly below it are not refined.
+    """
+    ny, nx, nz = (len(a) for a in axes)
+    noise = snr_db is not None
+    spectra, targets, _, _ = _spectra(scene, config, axes, tx=tx, rx=rx, noise=noise, rng=rng, nthreads=nthreads)
+    targets = targets.reshape(3, ny * nx, nz)
+    coarse = coarse_depths(nz)
+    first = _evaluate(spectra, targets[:, :, coarse].reshape(3, -1), config, nthreads).reshape(len(spectra), ny * nx, -1)
+    margin = np.float32(10.0 ** (-SEARCH_MARGIN_DB / 20.0))
     if noise:
-        return image[0], image[1]
-    return image, None
+        rms = float(np.sqrt(np.mean(np.abs(first[1]) ** 2)))
+        noise_scale = 1.0 / (10.0 ** (snr_db / 20.0) * max(rms, 1e-30))
+        signal_mag = np.abs(first[0])
+        # Candidates for the signal's own maximum, which sets the noise level.
+        wanted = signal_mag >= signal_mag.max() * margin
+        magnitude = np.abs(first[0] + first[1] * (float(signal_mag.max()) * noise_scale))
+    else:
+        wanted = np.zeros((ny * nx, len(coarse)), dtype=bool)
+        magnitude = np.abs(first[0])
+    # A column's maximum lies within a coarse step of a coarse voxel that the margin keeps, so it is
+    # at most the margin above the column's coarse maximum: columns that cannot reach −DR below the
+    # image's peak, or the brightest column of their output pixel, are not refined.
+    low = magnitude.max(axis=1)
+    best = np.zeros(int(pixel.max()) + 1, dtype=low.dtype)
+    np.maximum.at(best, pixel.ravel(), low)
+    floor = low.max() * np.float32(10.0 ** (-dynamic_range_db / 20.0))
+    useful = (low >= floor * margin) & (low >= best[pixel.ravel()] * margin)
+    wanted |= useful[:, None] & (magnitude >= low[:, None] * margin)
+    # Every voxel within step − 1 of a candidate: the maximum and both its neighbours (parabola).
+    near = np.zeros((ny * nx, nz), dtype=bool)
+    near[:, coarse] = wanted
+    reach = DEPTH_STEP - 1
+    grown = near.copy()
+    for shift in range(1, reach + 1):
+        grown[:, shift:] |= near[:, :-shift]
+        grown[:, :-shift] |= near[:, shift:]
+    grown[:, coarse] = False
+    fine = np.flatnonzero(grown)
+    second = _evaluate(spectra, np.take(targets.reshape(3, -1), fine, axis=1), config, nthreads)
+    values = np.full((ny * nx, nz), -1.0, dtype=np.float32)
+    if noise:
+        peak = float(max(signal_mag.max(), np.abs(second[0]).max(initial=0.0)))
+        scale = peak * noise_scale
+        values[:, coarse] = np.abs(first[0] + first[1] * scale)
+        values.ravel()[fine] = np.abs(second[0] + second[1] * scale)
+    else:
+        values[:, coarse] = magnitude
+        values.ravel()[fine] = np.abs(second[0])
+    peak, z = peak_depth(values, np.asarray(axes[2], dtype=np.float64))
+    return peak.reshape(ny, nx), z.reshape(ny, nx)
