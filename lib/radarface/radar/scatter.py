@@ -27,6 +27,7 @@ antennas. Shadowing: a z-buffer of the samples seen from the array centre at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -159,6 +160,17 @@ def sample_surface(vertices: np.ndarray, triangles: np.ndarray, spacing_mm: floa
     outwards), areas (P,) mm² and boundary taper (P,) in [0, 1]. ``keep`` (M,) bool selects the
     triangles to sample (all by default); orientation and taper use the whole mesh. ``facet``
     (:func:`facet_normals`) and ``outward`` (the winding's sign) spare recomputing them."""
+    pos, owner, unit, cell_area, taper = _quadrature(vertices, triangles, spacing_mm, towards=towards,
+                                                     edge_taper_mm=edge_taper_mm, keep=keep, facet=facet,
+                                                     outward=outward)
+    return pos, unit[owner], cell_area[owner], taper
+
+
+def _quadrature(vertices: np.ndarray, triangles: np.ndarray, spacing_mm: float, *, towards: np.ndarray,
+                edge_taper_mm: float, keep: np.ndarray | None, facet: np.ndarray | None, outward: float | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sample_surface` with per-triangle attributes left ungathered: (positions (P, 3) mm,
+    owning triangle (P,), unit normals (M, 3), sub-triangle area (M,) mm², taper (P,))."""
     facet = facet_normals(vertices, triangles) if facet is None else facet
     area2 = np.linalg.norm(facet, axis=1)
     if outward is None:
@@ -172,23 +184,31 @@ def sample_surface(vertices: np.ndarray, triangles: np.ndarray, spacing_mm: floa
     tri = vertices[triangles[index]]  # (T, 3, 3)
     longest = np.sqrt(np.max(np.sum((tri - np.roll(tri, 1, axis=1)) ** 2, axis=2), axis=1))
     splits = np.maximum(1, np.ceil(longest / spacing_mm - 1e-9)).astype(int)
-    parts = []
-    for n in np.unique(splits):
-        sel = index[splits == n]
+    cell_area = np.zeros(len(triangles))
+    cell_area[index] = 0.5 * area2[index] / (splits * splits)
+    sizes = np.unique(splits)
+    groups = [index[splits == n] for n in sizes]
+    total = int(sum(n * n * len(sel) for n, sel in zip(sizes, groups)))
+    pos = np.empty((total, 3))
+    owner = np.empty(total, dtype=np.int64)
+    taper = np.ones(total)
+    start = 0
+    for n, sel in zip(sizes, groups):
         uv = _lattice(int(n))
         w = np.stack([1.0 - uv.sum(axis=1), uv[:, 0], uv[:, 1]], axis=1)  # (n², 3) barycentric
-        # (n², 3) × (T, 3 corners, 3 xyz) -> (n², T, 3) as one matrix product.
-        pos = (w @ vertices[triangles[sel]].transpose(1, 0, 2).reshape(3, -1)).reshape(-1, 3)
+        stop = start + len(w) * len(sel)
+        # (n², 3) × (T, 3 corners, 3 xyz) -> (n², T, 3) as one matrix product, written in place.
+        np.matmul(w, vertices[triangles[sel]].transpose(1, 0, 2).reshape(3, -1),
+                  out=pos[start:stop].reshape(len(w), -1))
+        owner[start:stop].reshape(len(w), -1)[:] = sel
         corners = taper_v[triangles[sel]]  # (T, 3)
         tapered = corners.min(axis=1) < 1.0
-        taper = np.ones(len(pos))
         if tapered.any():
             # Barycentric interpolation of the corners' taper, as one (n², 3) × (3, T) product.
             inside = np.broadcast_to(tapered, (len(w), len(sel))).ravel()
-            taper[inside] = (w @ corners.T).ravel()[inside]
-        parts.append((pos, np.tile(unit[sel], (len(w), 1)), np.tile(0.5 * area2[sel] / (n * n), len(w)), taper))
-    pos, nrm, dA, tap = (np.concatenate(p) for p in zip(*parts))
-    return pos, nrm, dA, tap
+            taper[start:stop][inside] = (w @ corners.T).ravel()[inside]
+        start = stop
+    return pos, owner, unit, cell_area, taper
 
 
 def visible(positions: np.ndarray, normals: np.ndarray, center: np.ndarray, pixel_mm: float,
@@ -199,8 +219,15 @@ def visible(positions: np.ndarray, normals: np.ndarray, center: np.ndarray, pixe
     per pixel; a sample is visible if it is within ``tolerance_mm`` plus its own slope across
     1.5 pixels of that nearest range.
     """
-    d = (positions - center).T
-    rho = np.sqrt(np.einsum("cp,cp->p", d, d))
+    return _visible(positions, normals.__getitem__, center, pixel_mm, tolerance_mm, range_mm)
+
+
+def _visible(positions: np.ndarray, normals_at: Callable[[np.ndarray], np.ndarray], center: np.ndarray,
+             pixel_mm: float, tolerance_mm: float, range_mm: float) -> np.ndarray:
+    """:func:`visible` with the normals (R, 3) of the samples at indices (R,) given on demand."""
+    # Coordinate by coordinate: einsum over (P, 3) or its transpose costs ~2× more.
+    d = [positions[:, c] - center[c] for c in range(3)]
+    rho = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
     scale = range_mm / pixel_mm / rho
     i = np.floor(d[0] * scale).astype(np.int64)
     j = np.floor(d[1] * scale).astype(np.int64)
@@ -213,8 +240,8 @@ def visible(positions: np.ndarray, normals: np.ndarray, center: np.ndarray, pixe
     out = rho <= limit
     # The slope term only widens the tolerance: compute it where the plain tolerance fails.
     rest = np.flatnonzero(~out)
-    d_rest = d[:, rest]
-    cos = np.abs(np.einsum("pc,cp->p", normals[rest], d_rest)) / rho[rest]
+    n_rest = normals_at(rest)
+    cos = np.abs(n_rest[:, 0] * d[0][rest] + n_rest[:, 1] * d[1][rest] + n_rest[:, 2] * d[2][rest]) / rho[rest]
     slope = np.minimum(np.sqrt(np.maximum(1.0 - cos**2, 0.0)) / np.maximum(cos, 0.1), 10.0)
     out[rest] = rho[rest] <= limit[rest] + 1.5 * pixel_mm * slope
     return out
@@ -227,10 +254,12 @@ def diffuse_field(positions: np.ndarray, cell_mm: float, rng: np.random.Generato
     Cells index a table of ``table_size`` draws through a hash of their integer coordinates: O(P),
     and the rare cells that share a draw lie far apart, which a speckle pattern does not notice.
     """
-    cells = np.floor(positions / cell_mm).astype(np.int64)
-    key = (cells[:, 0] * 73856093) ^ (cells[:, 1] * 19349663) ^ (cells[:, 2] * 83492791)
+    cells = [np.floor(positions[:, c] / cell_mm).astype(np.int64) for c in range(3)]
+    key = (cells[0] * 73856093) ^ (cells[1] * 19349663) ^ (cells[2] * 83492791)
     draws = rng.standard_normal((table_size, 2)) / np.sqrt(2.0)
     table = draws[:, 0] + 1j * draws[:, 1]
+    if table_size & (table_size - 1) == 0:  # a power of two: the same index as np.mod, ~4× faster
+        return table[key & (table_size - 1)]
     return table[np.mod(key, table_size)]
 
 
@@ -266,13 +295,15 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
         raise ValueError(f"the face is entirely outside the field of view (|x|, |y| <= {half:g} mm, "
                          f"z in [{lo:g}, {hi:g}] mm) or faces away from the array; posed mesh bounding box "
                          f"(min xyz, max xyz) = {box} mm: reduce the translation or rotate it back")
-    pos, nrm, dA, taper = sample_surface(v, t, config.surface_spacing_mm, towards=center,
-                                         edge_taper_mm=config.edge_taper_mm, keep=near & (cos_t > _BACKFACE_COS),
-                                         facet=facet, outward=sign)
-    keep = (taper > 0) & visible(pos, nrm, center, config.shadow_pixel_mm, config.shadow_tolerance_mm,
-                                 config.range_mm)
-    pos, nrm, dA, taper = pos[keep], nrm[keep], dA[keep], taper[keep]
-    amplitude = (1.0 - material) * np.ones(len(pos), dtype=np.complex128)
+    pos, owner, unit, cell_area, taper = _quadrature(v, t, config.surface_spacing_mm, towards=center,
+                                                     edge_taper_mm=config.edge_taper_mm,
+                                                     keep=near & (cos_t > _BACKFACE_COS), facet=facet, outward=sign)
+    shown = _visible(pos, lambda rows: unit[owner[rows]], center, config.shadow_pixel_mm,
+                     config.shadow_tolerance_mm, config.range_mm)
+    kept = np.flatnonzero((taper > 0) & shown)
+    pos, owner, taper = np.take(pos, kept, axis=0), owner[kept], taper[kept]
+    nrm, dA = unit[owner], cell_area[owner]
+    amplitude = np.full(len(pos), 1.0 - material, dtype=np.complex128)
     if material > 0:
         gain = _DIFFUSE_REFERENCE_MM / config.roughness_mm
         amplitude = amplitude + material * gain * diffuse_field(pos, config.roughness_mm, rng)
