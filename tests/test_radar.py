@@ -364,3 +364,47 @@ def test_psf_widths_by_range_follow_theory_for_both_arrays():
     assert rows["qar50"][1]["theory_mm"] == pytest.approx(4.89, abs=0.01)
     text = widths_table(rows)
     assert text.count("\n") == 7 and "| qar50 | 500 |" in text
+
+
+# ----------------------------------------------------------------------------- depth search of the fast renderer
+@pytest.mark.parametrize("nz", range(2, 30))
+def test_coarse_depths_leave_no_voxel_farther_than_half_a_step(nz):
+    from radarface.radar.fast import DEPTH_STEP, coarse_depths
+
+    coarse = coarse_depths(nz)
+    gaps = np.abs(np.arange(nz)[:, None] - coarse[None, :]).min(axis=1)
+    assert gaps.max() <= DEPTH_STEP // 2 and np.all(np.diff(coarse) > 0) and coarse[-1] < nz
+
+
+@pytest.mark.parametrize("pose_deg, params", [
+    ((0, 0, 0, 0, 0, 0), {"material": 0.1}),
+    ((25, -10, 5, 20, -15, 30), {"material": 0.5, "dynamic_range_db": 30.0, "aperture_mm": 150.0}),
+    ((-30, 15, 0, -25, 10, -40), {"material": 0.0, "dynamic_range_db": 15.0, "aperture_mm": 250.0}),
+])
+def test_coarse_depth_search_gives_the_whole_box_images(face, pose_deg, params):
+    cfg = RadarConfig(image_size=32, pixel_mm=6.0, n_freq=32)
+    full = cfg.replace(depth_search="full")
+    pose = pose_from_degrees(*pose_deg[:3], *pose_deg[3:])
+    a = render(*face, full, pose=pose, render_params=params)
+    b = render(*face, cfg, pose=pose, render_params=params)
+    # Noise-free: the evaluated voxels hold the whole box's values bit for bit, and every column's
+    # maximum is among them.
+    assert np.array_equal(a.amplitude, b.amplitude) and np.array_equal(a.depth, b.depth) and a.peak == b.peak
+    # With noise, only the noise's rms (over the coarse voxels instead of the box) moves the noise
+    # level, by ~1e-4 dB: a noise-dominated column with two near-equal maxima may swap them.
+    noisy = {**params, "snr_db": 30.0}
+    a = render(*face, full, pose=pose, render_params=noisy, rng=np.random.default_rng(1))
+    b = render(*face, cfg, pose=pose, render_params=noisy, rng=np.random.default_rng(1))
+    same = a.foreground == b.foreground
+    assert np.count_nonzero(~same) <= 2
+    assert np.abs(a.amplitude_db() - b.amplitude_db())[same].max() <= 0.05
+    moved = np.abs(a.depth_mm() - b.depth_mm())[same & a.foreground] > 0.5
+    assert np.count_nonzero(moved) <= max(2, 0.01 * moved.size)
+
+
+def test_depth_search_is_a_checked_config_field_left_out_of_the_default_dict():
+    assert "depth_search" not in RadarConfig().to_dict()
+    full = RadarConfig(depth_search="full")
+    assert RadarConfig.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    with pytest.raises(ValueError, match="depth_search"):
+        RadarConfig(depth_search="fine")

@@ -266,15 +266,17 @@ def coarse_depths(nz: int, step: int = DEPTH_STEP) -> np.ndarray:
 
 def fast_columns(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.ndarray, np.ndarray], *,
                  tx: np.ndarray, rx: np.ndarray, snr_db: float | None, dynamic_range_db: float,
-                 pixel: np.ndarray, rng: np.random.Generator | None = None, nthreads: int = 1
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 pixel: np.ndarray, rng: np.random.Generator | None = None, nthreads: int = 1,
+                 grid_z_mm: np.ndarray | None = None, z_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Per column of the voxel box with ``axes`` (y, x, z) mm: the maximum over z of |image| (Ny, Nx)
     float32 (receiver noise at ``snr_db`` added as :func:`radarface.radar.pipeline.image_from_scene`
     does; None for none) and its z (Ny, Nx) mm, sub-voxel refined (:func:`~radarface.radar.image.peak_depth`),
     as the whole box would give them wherever an image can show them (module docstring, "Depth search").
 
     ``pixel`` (Ny, Nx) int: the output pixel of each column (the image keeps the brightest column of
-    each pixel); ``dynamic_range_db``: columns certainly below it are not refined.
+    each pixel); ``dynamic_range_db``: columns certainly below it are not refined. ``grid_z_mm``: the
+    whole grid's depth axis, of which the box's starts at index ``z_offset``: a maximum on the box's
+    edge is then refined against the zero beyond it, as in the grid's volume.
     """
     ny, nx, nz = (len(a) for a in axes)
     noise = snr_db is not None
@@ -313,14 +315,20 @@ def fast_columns(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.n
     grown[:, coarse] = False
     fine = np.flatnonzero(grown)
     second = _evaluate(spectra, np.take(targets.reshape(3, -1), fine, axis=1), config, nthreads)
-    values = np.full((ny * nx, nz), -1.0, dtype=np.float32)
+    # Unevaluated voxels are −1 (never a maximum); outside the box, zero as in the grid's volume.
+    grid_z_mm = np.asarray(axes[2] if grid_z_mm is None else grid_z_mm, dtype=np.float64)
+    values = np.zeros((ny * nx, len(grid_z_mm)), dtype=np.float32)
+    box = values[:, z_offset:z_offset + nz]
+    box[:] = -1.0
     if noise:
         peak = float(max(signal_mag.max(), np.abs(second[0]).max(initial=0.0)))
         scale = peak * noise_scale
-        values[:, coarse] = np.abs(first[0] + first[1] * scale)
-        values.ravel()[fine] = np.abs(second[0] + second[1] * scale)
+        box[:, coarse] = np.abs(first[0] + first[1] * scale)
+        fine_values = np.abs(second[0] + second[1] * scale)
     else:
-        values[:, coarse] = magnitude
-        values.ravel()[fine] = np.abs(second[0])
-    peak, z = peak_depth(values, np.asarray(axes[2], dtype=np.float64))
+        box[:, coarse] = magnitude
+        fine_values = np.abs(second[0])
+    rows, depths = np.divmod(fine, nz)
+    box[rows, depths] = fine_values
+    peak, z = peak_depth(values, grid_z_mm)
     return peak.reshape(ny, nx), z.reshape(ny, nx)

@@ -101,7 +101,8 @@ def _image_from_columns(scene: Scene, config: RadarConfig, render_params: dict[s
     pixel = rows[:, None] * grid.image_shape[1] + cols[None, :]
     peak_roi, z_roi = fast_columns(scene, config, axes, tx=tx, rx=rx, snr_db=render_params["snr_db"],
                                    dynamic_range_db=render_params["dynamic_range_db"], pixel=pixel, rng=rng,
-                                   nthreads=nthreads)
+                                   nthreads=nthreads, grid_z_mm=grid.z_mm,
+                                   z_offset=int(np.arange(len(grid.z_mm))[region[2]][0]))
     # Outside the region the volume would be zero: peak 0 at the first depth, as peak_depth gives.
     peak = np.zeros(grid.shape[:2], dtype=np.float32)
     z = np.full(grid.shape[:2], grid.z_mm[0], dtype=np.float64)
