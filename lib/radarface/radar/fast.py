@@ -22,16 +22,19 @@ Cost: O(points + voxels + grid·log grid); the grid is ~100 × 100 × 30.
 Depth search (:func:`fast_columns`, what :func:`radarface.radar.render` uses unless a volume is
 returned or ``RadarConfig.depth_search == "full"``). The images read, per column, only the maximum
 of |I| over z and its two depth neighbours. Step 3 first runs on every ``DEPTH_STEP``-th depth
-voxel (one voxel, 3 mm, from any voxel: the range PSF is ~13 mm wide), then on the voxels within
-``DEPTH_STEP − 1`` of every coarse voxel within ``SEARCH_MARGIN_DB`` of its column's coarse
-maximum. A type-2 NUFFT's value at a voxel does not depend on the other voxels, so the values are
-the whole box's to the last bit, and a column's maximum is found unless it lies more than the
-margin above its nearest coarse voxel (measured on ICT faces at the ``cpu`` profile: 0.4 dB
-median, 3 dB at the 99th percentile, 5.4 dB at most inside the box). Columns whose coarse maximum
-plus the margin stays below −DR, or below the coarse maximum of another column of their output
-pixel, are not refined (the image cannot show them). Receiver noise is scaled as before by the
-signal's peak (found the same way) and the noise's rms, here over the coarse voxels (a third of
-the box, so the noise level moves by ~1e-4 dB).
+voxel (every voxel is then within one voxel, 3 mm, of a coarse one; the range PSF is ~13 mm
+wide), then on the voxels within ``DEPTH_STEP − 1`` of every coarse voxel within
+``SEARCH_MARGIN_DB`` of its column's coarse maximum. A type-2 NUFFT's value at a voxel does not
+depend on the other voxels, so the values are the whole box's to the last bit, and a column's
+maximum is found unless it lies more than the margin above its nearest coarse voxel. That loss is
+0.4 dB in the median and 3 dB at the 99th percentile on ICT faces at the ``cpu`` profile, but
+columns near the edge of the field of view see the aperture obliquely and their peaks can be a
+few mm narrow: 8 dB at most over 14 faces' columns above −30 dB, and a 6 dB margin missed one
+pixel of 24 faces by 1.75 dB, hence 9 dB. Columns whose coarse maximum plus the margin stays
+below −DR, or below the coarse maximum of another column of their output pixel, are not refined
+(the image cannot show them). Receiver noise is scaled as before by the signal's peak (found the
+same way) and the noise's rms, here over the coarse voxels (a third of the box): the noise level
+moves by ~1e-4 dB, which can swap two near-equal maxima of a noise-dominated column.
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ _PERIOD_STEP_MM = 32.0
 #: Depth step (voxels) of the coarse pass of :func:`fast_columns`: odd, so that every voxel lies
 #: within step // 2 of a coarse one; 3 keeps that at one voxel (3 mm, a quarter of the range PSF).
 DEPTH_STEP = 3
-#: How far (dB) a column's maximum may lie above its nearest coarse voxel; see the module docstring.
-SEARCH_MARGIN_DB = 6.0
+#: How far (dB) a column's maximum may lie above its nearest coarse voxel (module docstring).
+SEARCH_MARGIN_DB = 9.0
 _MASKS: OrderedDict = OrderedDict()
 _MASK_CACHE_SIZE = 16
 
