@@ -219,12 +219,16 @@ def visible(positions: np.ndarray, normals: np.ndarray, center: np.ndarray, pixe
     per pixel; a sample is visible if it is within ``tolerance_mm`` plus its own slope across
     1.5 pixels of that nearest range.
     """
-    return _visible(positions, normals.__getitem__, center, pixel_mm, tolerance_mm, range_mm)
+    def along_normal(rows: np.ndarray) -> np.ndarray:
+        n, d = normals[rows], positions[rows] - center
+        return n[:, 0] * d[:, 0] + n[:, 1] * d[:, 1] + n[:, 2] * d[:, 2]
+
+    return _visible(positions, along_normal, center, pixel_mm, tolerance_mm, range_mm)
 
 
-def _visible(positions: np.ndarray, normals_at: Callable[[np.ndarray], np.ndarray], center: np.ndarray,
+def _visible(positions: np.ndarray, along_normal: Callable[[np.ndarray], np.ndarray], center: np.ndarray,
              pixel_mm: float, tolerance_mm: float, range_mm: float) -> np.ndarray:
-    """:func:`visible` with the normals (R, 3) of the samples at indices (R,) given on demand."""
+    """:func:`visible` with n·(p − center) (R,) mm of the samples at indices (R,) given on demand."""
     # Coordinate by coordinate: einsum over (P, 3) or its transpose costs ~2× more.
     d = [positions[:, c] - center[c] for c in range(3)]
     rho = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
@@ -240,8 +244,7 @@ def _visible(positions: np.ndarray, normals_at: Callable[[np.ndarray], np.ndarra
     out = rho <= limit
     # The slope term only widens the tolerance: compute it where the plain tolerance fails.
     rest = np.flatnonzero(~out)
-    n_rest = normals_at(rest)
-    cos = np.abs(n_rest[:, 0] * d[0][rest] + n_rest[:, 1] * d[1][rest] + n_rest[:, 2] * d[2][rest]) / rho[rest]
+    cos = np.abs(along_normal(rest)) / rho[rest]
     slope = np.minimum(np.sqrt(np.maximum(1.0 - cos**2, 0.0)) / np.maximum(cos, 0.1), 10.0)
     out[rest] = rho[rest] <= limit[rest] + 1.5 * pixel_mm * slope
     return out
@@ -298,7 +301,9 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
     pos, owner, unit, cell_area, taper = _quadrature(v, t, config.surface_spacing_mm, towards=center,
                                                      edge_taper_mm=config.edge_taper_mm,
                                                      keep=near & (cos_t > _BACKFACE_COS), facet=facet, outward=sign)
-    shown = _visible(pos, lambda rows: unit[owner[rows]], center, config.shadow_pixel_mm,
+    # A sample lies in its triangle's plane, so n·(p − centre) is the triangle's: one value per facet.
+    plane = np.einsum("tc,tc->t", unit, corners[:, 0] - center)
+    shown = _visible(pos, lambda rows: plane[owner[rows]], center, config.shadow_pixel_mm,
                      config.shadow_tolerance_mm, config.range_mm)
     kept = np.flatnonzero((taper > 0) & shown)
     pos, owner, taper = np.take(pos, kept, axis=0), owner[kept], taper[kept]
