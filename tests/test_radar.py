@@ -408,3 +408,23 @@ def test_depth_search_is_a_checked_config_field_left_out_of_the_default_dict():
     assert RadarConfig.from_dict(json.loads(json.dumps(full.to_dict()))) == full
     with pytest.raises(ValueError, match="depth_search"):
         RadarConfig(depth_search="fine")
+
+
+@pytest.mark.parametrize("config", [SMALL, RadarConfig.preset("qar50", image_size=16, pixel_mm=8.0, n_freq=16)])
+def test_mirrored_support_mask_equals_the_whole_deposit(config, monkeypatch):
+    from radarface.radar import fast
+    from radarface.radar.pipeline import antennas
+
+    tx, rx = antennas(config, config.aperture_mm * 0.9)
+    dk = 2 * np.pi / np.array([320.0, 352.0, 256.0])
+    assert fast._mirror_quadrant(tx, rx) is not None
+    fast._MASKS.clear()
+    mirrored = fast.support_mask(config, tx, rx, dk)
+    monkeypatch.setattr(fast, "_mirror_quadrant", lambda tx, rx: None)
+    fast._MASKS.clear()
+    whole = fast.support_mask(config, tx, rx, dk)
+    fast._MASKS.clear()
+    for a, b in zip(mirrored[:2], whole[:2]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * b.max())
+    # An asymmetric array is deposited whole.
+    assert fast._mirror_quadrant(tx[:-1], rx) is None

@@ -109,6 +109,24 @@ def _deposit(grid_pos: np.ndarray, weights: np.ndarray, shape: tuple[int, ...]) 
     return out.reshape(shape)
 
 
+def _mirror_quadrant(tx: np.ndarray, rx: np.ndarray) -> np.ndarray | None:
+    """Channel indices (into the Nt·Nr of :func:`kspace_samples`) of transmitters left of the axis
+    and receivers below it, if both sets are mirror-symmetric in x and in y with none on the
+    splitting axes (the channels' mirror images then cover the others once); else None."""
+    def symmetric(points: np.ndarray, axis: int) -> bool:
+        mirrored = points.copy()
+        mirrored[:, axis] *= -1.0
+        order = np.lexsort(points.T)
+        return bool(np.allclose(points[order], mirrored[np.lexsort(mirrored.T)], rtol=0.0, atol=1e-9))
+
+    if not all(symmetric(p, a) for p in (tx, rx) for a in (0, 1)):
+        return None
+    if np.any(tx[:, 0] == 0.0) or np.any(rx[:, 1] == 0.0):
+        return None
+    left, below = tx[:, 0] < 0.0, rx[:, 1] < 0.0
+    return np.flatnonzero((left[:, None] & below[None, :]).ravel())
+
+
 def support_mask(config: RadarConfig, tx: np.ndarray, rx: np.ndarray, dk: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask (N1, N2, N3), noise amplitude mask (same), central wavevector Kc (3,) rad/mm) on a
@@ -127,15 +145,32 @@ def support_mask(config: RadarConfig, tx: np.ndarray, rx: np.ndarray, dk: np.nda
     if n < len(k):
         k = k[0] - step / 2 + (np.arange(n) + 0.5) * (step * len(k) / n)
         weights = weights * (len(config.frequencies_hz) / n)
-    # Grid coordinates (3, Nf·C) of every sample, built per axis as an outer product in float32.
-    grid_pos = np.empty((3, len(k) * g.shape[1]), dtype=np.float32)
-    for a in range(3):
-        grid_pos[a] = (np.outer(k, g[a]) - kc[a]).ravel() / dk[a]
-    half = np.ceil(np.abs(grid_pos).max(axis=1)).astype(int) + 2
+    # The grid's half-size from the samples' extreme coordinates (K = k·g is linear in k and in g).
+    k_ends = np.array([k[0], k[-1]])
+    g_ends = np.stack([g.min(axis=1), g.max(axis=1)], axis=1)
+    ends = np.stack([(np.outer(k_ends, g_ends[a]) - kc[a]).ravel() / dk[a] for a in range(3)]).astype(np.float32)
+    half = np.ceil(np.abs(ends).max(axis=1)).astype(int) + 2
     shape = tuple(int(2 * h) for h in half)
+    # A mirror-symmetric array (the default square) samples K'_x → −K'_x and K'_y → −K'_y alike:
+    # deposit the channels of one quadrant and add the mask's mirror images (4× fewer samples).
+    quadrant = _mirror_quadrant(tx, rx)
+    channels = np.arange(g.shape[1]) if quadrant is None else quadrant
+    # Grid coordinates (3, Nf·C) of every sample, built per axis as an outer product in float32.
+    grid_pos = np.empty((3, len(k) * len(channels)), dtype=np.float32)
+    for a in range(3):
+        grid_pos[a] = (np.outer(k, g[a, channels]) - kc[a]).ravel() / dk[a]
     grid_pos += half[:, None].astype(np.float32)
-    w = np.tile(weights.astype(np.float32), len(k))
+    w = np.tile(weights[channels].astype(np.float32), len(k))
     mask = _deposit(grid_pos, w, shape)
+    if quadrant is not None:
+        # Index j ↔ 2·half − j; index 0 is never deposited on (positions start at 2).
+        for axis in (0, 1):
+            mirrored = np.zeros_like(mask)
+            source = [slice(None)] * 3
+            target = [slice(None)] * 3
+            source[axis], target[axis] = slice(None, 0, -1), slice(1, None)
+            mirrored[tuple(target)] = mask[tuple(source)]
+            mask += mirrored
     # Noise power per cell is Σw² ≈ w̄·Σw (the weights vary by < 15 %): no second deposit.
     noise = np.sqrt(mask * (np.sum(weights**2) / np.sum(weights)))
     _MASKS[key] = (mask.astype(np.float32), noise.astype(np.float32), kc)
