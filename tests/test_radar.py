@@ -425,6 +425,7 @@ def test_mirrored_support_mask_equals_the_whole_deposit(config, monkeypatch):
     whole = fast.support_mask(config, tx, rx, dk)
     fast._MASKS.clear()
     for a, b in zip(mirrored[:2], whole[:2]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * b.max())
+        # float32 grid positions: mirrored samples land within an ulp (~1e-5 cell) of their images
+        np.testing.assert_allclose(a, b, rtol=0, atol=5e-5 * b.max())
     # An asymmetric array is deposited whole.
     assert fast._mirror_quadrant(tx[:-1], rx) is None
