@@ -53,9 +53,10 @@ class RadarConfig:
     (1/(d_t·d_r) amplitude). Numerics: ``roi_margin_mm`` (voxels evaluated around the scene),
     ``nufft_eps``, ``depth_search`` (how the fast renderer finds each column's maximum when no
     volume is returned: ``"coarse"``, every third depth voxel and then around the candidates, or
-    ``"full"``, the whole box; :mod:`radarface.radar.fast`). ``seed`` seeds the renderer when no ``rng`` is given. ``tx_positions_mm`` and
-    ``rx_positions_mm`` (both or neither; n_tx and n_rx rows of (x, y, z) mm, radar frame) give an
-    explicit array instead of the default square (module docstring).
+    ``"full"``, the whole box; :mod:`radarface.radar.fast`). ``seed`` seeds the renderer when no
+    ``rng`` is given. ``tx_positions_mm`` and ``rx_positions_mm`` (both or neither; n_tx and n_rx
+    rows of (x, y, z) mm, radar frame) give an explicit array instead of the default square
+    (module docstring).
 
     >>> cfg = RadarConfig()
     >>> round(cfg.lateral_resolution_mm, 2), round(cfg.range_resolution_mm, 1)

@@ -78,7 +78,11 @@ def image_from_scene(scene: Scene, config: RadarConfig, render_params: dict[str,
         raise ValueError("no voxel of the grid lies near the scene; move the scene into the field of view")
     snr = render_params["snr_db"]
     if method == "fast" and not return_volume and config.depth_search == "coarse":
-        return _image_from_columns(scene, config, render_params, rng, grid, region, axes, tx, rx, **options)
+        unknown = sorted(set(options) - {"nthreads", "phase"})  # the carrier phase does not reach images
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} of the fast renderer; known: nthreads, phase")
+        return _image_from_columns(scene, config, render_params, rng, grid, region, axes, tx, rx,
+                                   nthreads=options.get("nthreads", 1))
     if method == "fast":
         options.setdefault("phase", return_volume)
     signal, noise = volumes[method](scene, config, axes, tx=tx, rx=rx, noise=snr is not None, rng=rng,
