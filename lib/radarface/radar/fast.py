@@ -296,6 +296,8 @@ def coarse_depths(nz: int, step: int = DEPTH_STEP) -> np.ndarray:
     """Depth indices (C,) of the coarse pass over ``nz`` voxels: every ``step``-th from 1 (and the
     last if needed), so that every voxel lies within ``step // 2`` of one of them."""
     half = step // 2
+    if nz <= step:
+        return np.arange(nz)
     idx = np.arange(half, nz, step)
     if nz - 1 - idx[-1] > half:
         idx = np.append(idx, nz - 1)
