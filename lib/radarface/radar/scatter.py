@@ -41,6 +41,7 @@ _DIFFUSE_REFERENCE_MM = 4.0
 #: Samples facing away from the array centre by more than this cosine are dropped early; the
 #: exact renderer's bistatic obliquity can still be positive down to about −sin(20°).
 _BACKFACE_COS = -0.4
+#: Boundary vertices per mesh topology (:func:`_boundary_vertices`), a few meshes at most.
 _BOUNDARY: dict = {}
 
 
@@ -221,6 +222,7 @@ def visible(positions: np.ndarray, normals: np.ndarray, center: np.ndarray, pixe
     1.5 pixels of that nearest range.
     """
     def along_normal(rows: np.ndarray) -> np.ndarray:
+        """n·(p − center) (R,) mm of the samples at ``rows`` (R,)."""
         n, d = normals[rows], positions[rows] - center
         return n[:, 0] * d[:, 0] + n[:, 1] * d[:, 1] + n[:, 2] * d[:, 2]
 
