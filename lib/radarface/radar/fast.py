@@ -326,49 +326,49 @@ def fast_columns(scene: Scene, config: RadarConfig, axes: tuple[np.ndarray, np.n
     first = _evaluate(spectra, targets[:, :, coarse].reshape(3, -1), config, nthreads).reshape(len(spectra), ny * nx, -1)
     margin = np.float32(10.0 ** (-SEARCH_MARGIN_DB / 20.0))
     if noise:
+        # The noise level follows the signal's peak: find it first (a few hundred voxels), so that
+        # the candidates below see the final noise and the refinement needs one combined spectrum.
         rms = float(np.sqrt(np.mean(np.abs(first[1]) ** 2)))
-        noise_scale = 1.0 / (10.0 ** (snr_db / 20.0) * max(rms, 1e-30))
         signal_mag = np.abs(first[0])
-        # Candidates for the signal's own maximum, which sets the noise level.
-        wanted = signal_mag >= signal_mag.max() * margin
-        magnitude = np.abs(first[0] + first[1] * (float(signal_mag.max()) * noise_scale))
+        around_peak = _around(signal_mag >= signal_mag.max() * margin, coarse, nz)
+        peak_values = _evaluate(spectra[:1], np.take(targets.reshape(3, -1), around_peak, axis=1), config, nthreads)
+        signal_peak = float(max(signal_mag.max(), np.abs(peak_values).max(initial=0.0)))
+        scale = signal_peak / (10.0 ** (snr_db / 20.0) * max(rms, 1e-30))
+        magnitude = np.abs(first[0] + first[1] * scale)
+        spectra = (spectra[0] + spectra[1] * np.float32(scale))[None]
     else:
-        wanted = np.zeros((ny * nx, len(coarse)), dtype=bool)
         magnitude = np.abs(first[0])
-    # A column's maximum lies within a coarse step of a coarse voxel that the margin keeps, so it is
-    # at most the margin above the column's coarse maximum: columns that cannot reach −DR below the
-    # image's peak, or the brightest column of their output pixel, are not refined.
+    # A column's maximum lies within one voxel of a coarse voxel that is at most the margin below
+    # it. Refine around the coarse voxels whose bound reaches both −DR below the image's peak and
+    # the brightest coarse value of their output pixel: any other maximum cannot show in the image.
     low = magnitude.max(axis=1)
     best = np.zeros(int(pixel.max()) + 1, dtype=low.dtype)
     np.maximum.at(best, pixel.ravel(), low)
     floor = low.max() * np.float32(10.0 ** (-dynamic_range_db / 20.0))
-    useful = (low >= floor * margin) & (low >= best[pixel.ravel()] * margin)
-    wanted |= useful[:, None] & (magnitude >= low[:, None] * margin)
-    # Every voxel within step − 1 of a candidate: the maximum and both its neighbours (parabola).
-    near = np.zeros((ny * nx, nz), dtype=bool)
-    near[:, coarse] = wanted
-    reach = DEPTH_STEP - 1
-    grown = near.copy()
-    for shift in range(1, reach + 1):
-        grown[:, shift:] |= near[:, :-shift]
-        grown[:, :-shift] |= near[:, shift:]
-    grown[:, coarse] = False
-    fine = np.flatnonzero(grown)
-    second = _evaluate(spectra, np.take(targets.reshape(3, -1), fine, axis=1), config, nthreads)
+    needed = np.maximum(best[pixel.ravel()], floor)
+    fine = _around(magnitude >= needed[:, None] * margin, coarse, nz)
+    second = _evaluate(spectra, np.take(targets.reshape(3, -1), fine, axis=1), config, nthreads)[0]
     # Unevaluated voxels are −1 (never a maximum); outside the box, zero as in the grid's volume.
     grid_z_mm = np.asarray(axes[2] if grid_z_mm is None else grid_z_mm, dtype=np.float64)
     values = np.zeros((ny * nx, len(grid_z_mm)), dtype=np.float32)
     box = values[:, z_offset:z_offset + nz]
     box[:] = -1.0
-    if noise:
-        peak = float(max(signal_mag.max(), np.abs(second[0]).max(initial=0.0)))
-        scale = peak * noise_scale
-        box[:, coarse] = np.abs(first[0] + first[1] * scale)
-        fine_values = np.abs(second[0] + second[1] * scale)
-    else:
-        box[:, coarse] = magnitude
-        fine_values = np.abs(second[0])
+    box[:, coarse] = magnitude
     rows, depths = np.divmod(fine, nz)
-    box[rows, depths] = fine_values
+    box[rows, depths] = np.abs(second)
     peak, z = peak_depth(values, grid_z_mm)
     return peak.reshape(ny, nx), z.reshape(ny, nx)
+
+
+def _around(candidates: np.ndarray, coarse: np.ndarray, nz: int) -> np.ndarray:
+    """Flat indices (into columns × ``nz``) of the non-coarse voxels within ``DEPTH_STEP − 1`` of the
+    coarse voxels ``coarse`` (C,) marked in ``candidates`` (columns, C): a maximum within one voxel
+    of them, and both its neighbours for the parabola."""
+    near = np.zeros((len(candidates), nz), dtype=bool)
+    near[:, coarse] = candidates
+    grown = near.copy()
+    for shift in range(1, DEPTH_STEP):
+        grown[:, shift:] |= near[:, :-shift]
+        grown[:, :-shift] |= near[:, shift:]
+    grown[:, coarse] = False
+    return np.flatnonzero(grown)
