@@ -23,18 +23,21 @@ Depth search (:func:`fast_columns`, what :func:`radarface.radar.render` uses unl
 returned or ``RadarConfig.depth_search == "full"``). The images read, per column, only the maximum
 of |I| over z and its two depth neighbours. Step 3 first runs on every ``DEPTH_STEP``-th depth
 voxel (every voxel is then within one voxel, 3 mm, of a coarse one; the range PSF is ~13 mm
-wide), then on the voxels within ``DEPTH_STEP − 1`` of every coarse voxel within
-``SEARCH_MARGIN_DB`` of its column's coarse maximum. A type-2 NUFFT's value at a voxel does not
-depend on the other voxels, so the values are the whole box's to the last bit, and a column's
-maximum is found unless it lies more than the margin above its nearest coarse voxel. That loss is
-0.4 dB in the median and 3 dB at the 99th percentile on ICT faces at the ``cpu`` profile, but
-columns near the edge of the field of view see the aperture obliquely and their peaks can be a
-few mm narrow: 8 dB at most over 14 faces' columns above −30 dB, and a 6 dB margin missed one
-pixel of 24 faces by 1.75 dB, hence 9 dB. Columns whose coarse maximum plus the margin stays
-below −DR, or below the coarse maximum of another column of their output pixel, are not refined
-(the image cannot show them). Receiver noise is scaled as before by the signal's peak (found the
-same way) and the noise's rms, here over the coarse voxels (a third of the box): the noise level
-moves by ~1e-4 dB, which can swap two near-equal maxima of a noise-dominated column.
+wide), then on the voxels within ``DEPTH_STEP − 1`` of the coarse voxels that could hold a
+maximum the image shows: those whose value plus ``SEARCH_MARGIN_DB`` reaches both −DR below the
+image's peak and the brightest coarse value of their output pixel (the image keeps one column
+per pixel). A type-2 NUFFT's value at a voxel does not depend on the other voxels, so the values
+are the whole box's to the last bit, and every shown maximum is found unless it lies more than
+the margin above its nearest coarse voxel. That loss is 0.4 dB in the median and 3 dB at the
+99th percentile on ICT faces at the ``cpu`` profile, but columns near the edge of the field of
+view see the aperture obliquely and their peaks can be a few mm narrow: 8 dB at most over 14
+faces' columns above −30 dB, and a 6 dB margin missed one pixel of 24 faces by 1.75 dB, hence
+9 dB. Receiver noise is scaled as before by the signal's peak and the noise's rms. The peak is
+found first (the same search on the signal alone, a few hundred voxels), so the refinement
+evaluates the combined spectrum signal + scale · noise in one transform (its values differ from
+the sum of the two images by float32 rounding); the rms is taken over the coarse voxels (a third
+of the box): the noise level moves by ~1e-4 dB, which can swap two near-equal maxima of a
+noise-dominated column.
 """
 
 from __future__ import annotations
