@@ -450,3 +450,68 @@ def test_degenerate_triangles_and_a_lone_triangle_get_their_own_message(face):
         render(verts, tris[2000:2001], SMALL)
     lone = render(verts, tris[2000:2001], RadarConfig(image_size=32, pixel_mm=8.0, n_freq=32, edge_taper_mm=0.0))
     assert lone.amplitude.max() == 1.0  # a lone triangle facing the array is seen once the taper is off
+
+
+# ----------------------------------------------------------------------------- depth search of the fast renderer
+@pytest.mark.parametrize("nz", range(1, 30))
+def test_coarse_depths_leave_no_voxel_farther_than_half_a_step(nz):
+    from radarface.radar.fast import DEPTH_STEP, coarse_depths
+
+    coarse = coarse_depths(nz)
+    gaps = np.abs(np.arange(nz)[:, None] - coarse[None, :]).min(axis=1)
+    assert gaps.max() <= DEPTH_STEP // 2 and np.all(np.diff(coarse) > 0) and coarse[-1] < nz
+
+
+@pytest.mark.parametrize("pose_deg, params", [
+    ((0, 0, 0, 0, 0, 0), {"material": 0.1}),
+    ((25, -10, 5, 20, -15, 30), {"material": 0.5, "dynamic_range_db": 30.0, "aperture_mm": 150.0}),
+    ((-30, 15, 0, -25, 10, -40), {"material": 0.0, "dynamic_range_db": 15.0, "aperture_mm": 250.0}),
+])
+def test_coarse_depth_search_gives_the_whole_box_images(face, pose_deg, params):
+    cfg = RadarConfig(image_size=32, pixel_mm=6.0, n_freq=32)
+    full = cfg.replace(depth_search="full")
+    pose = pose_from_degrees(*pose_deg[:3], *pose_deg[3:])
+    a = render(*face, full, pose=pose, render_params=params)
+    b = render(*face, cfg, pose=pose, render_params=params)
+    # Noise-free: the evaluated voxels hold the whole box's values bit for bit, and every column's
+    # maximum is among them.
+    assert np.array_equal(a.amplitude, b.amplitude) and np.array_equal(a.depth, b.depth) and a.peak == b.peak
+    # With noise, only the noise's rms (over the coarse voxels instead of the box) moves the noise
+    # level, by ~1e-4 dB: a noise-dominated column with two near-equal maxima may swap them.
+    noisy = {**params, "snr_db": 30.0}
+    a = render(*face, full, pose=pose, render_params=noisy, rng=np.random.default_rng(1))
+    b = render(*face, cfg, pose=pose, render_params=noisy, rng=np.random.default_rng(1))
+    same = a.foreground == b.foreground
+    assert np.count_nonzero(~same) <= 2
+    assert np.abs(a.amplitude_db() - b.amplitude_db())[same].max() <= 0.05
+    moved = np.abs(a.depth_mm() - b.depth_mm())[same & a.foreground] > 0.5
+    assert np.count_nonzero(moved) <= max(2, 0.01 * moved.size)
+
+
+def test_depth_search_is_a_checked_config_field_left_out_of_the_default_dict():
+    assert "depth_search" not in RadarConfig().to_dict()
+    full = RadarConfig(depth_search="full")
+    assert RadarConfig.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    with pytest.raises(ValueError, match="depth_search"):
+        RadarConfig(depth_search="fine")
+
+
+@pytest.mark.parametrize("config", [SMALL, RadarConfig.preset("qar50", image_size=16, pixel_mm=8.0, n_freq=16)])
+def test_mirrored_support_mask_equals_the_whole_deposit(config, monkeypatch):
+    from radarface.radar import fast
+    from radarface.radar.pipeline import antennas
+
+    tx, rx = antennas(config, config.aperture_mm * 0.9)
+    dk = 2 * np.pi / np.array([320.0, 352.0, 256.0])
+    assert fast._mirror_quadrant(tx, rx) is not None
+    fast._MASKS.clear()
+    mirrored = fast.support_mask(config, tx, rx, dk)
+    monkeypatch.setattr(fast, "_mirror_quadrant", lambda tx, rx: None)
+    fast._MASKS.clear()
+    whole = fast.support_mask(config, tx, rx, dk)
+    fast._MASKS.clear()
+    for a, b in zip(mirrored[:2], whole[:2]):
+        # float32 grid positions: mirrored samples land within an ulp (~1e-5 cell) of their images
+        np.testing.assert_allclose(a, b, rtol=0, atol=5e-5 * b.max())
+    # An asymmetric array is deposited whole.
+    assert fast._mirror_quadrant(tx[:-1], rx) is None

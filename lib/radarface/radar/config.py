@@ -53,9 +53,12 @@ class RadarConfig:
     (correlation length of the diffuse part), ``shadow_pixel_mm``/``shadow_tolerance_mm``
     (z-buffer), ``edge_taper_mm`` (fade before a mesh boundary), ``spreading_loss``
     (1/(d_t·d_r) amplitude). Numerics: ``roi_margin_mm`` (voxels evaluated around the scene),
-    ``nufft_eps``. ``seed`` seeds the renderer when no ``rng`` is given. ``tx_positions_mm`` and
-    ``rx_positions_mm`` (both or neither; n_tx and n_rx rows of (x, y, z) mm, radar frame) give an
-    explicit array instead of the default square (module docstring).
+    ``nufft_eps``, ``depth_search`` (how the fast renderer finds each column's maximum when no
+    volume is returned: ``"coarse"``, every third depth voxel and then around the candidates, or
+    ``"full"``, the whole box; :mod:`radarface.radar.fast`). ``seed`` seeds the renderer when no
+    ``rng`` is given. ``tx_positions_mm`` and ``rx_positions_mm`` (both or neither; n_tx and n_rx
+    rows of (x, y, z) mm, radar frame) give an explicit array instead of the default square
+    (module docstring).
 
     >>> cfg = RadarConfig()
     >>> round(cfg.lateral_resolution_mm, 2), round(cfg.range_resolution_mm, 1)
@@ -90,6 +93,7 @@ class RadarConfig:
     # numerics
     roi_margin_mm: float = 16.0
     nufft_eps: float = 1e-3
+    depth_search: str = "coarse"
     seed: int = 0
     # explicit array geometry (radar frame, mm); None = the square of aperture_mm
     tx_positions_mm: tuple[tuple[float, float, float], ...] | None = None
@@ -156,6 +160,8 @@ class RadarConfig:
                 raise ValueError(f"RadarConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.nufft_eps >= 0.1:
             raise ValueError(f"RadarConfig.nufft_eps must be < 0.1 (e.g. 1e-4), got {self.nufft_eps}")
+        if self.depth_search not in ("coarse", "full"):
+            raise ValueError(f"RadarConfig.depth_search must be 'coarse' or 'full', got {self.depth_search!r}")
         self._validate_positions()
 
     def _validate_positions(self) -> None:
@@ -248,12 +254,14 @@ class RadarConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of all fields (``snr_db`` None stays None); antenna positions as
-        lists of [x, y, z] mm, left out for the default square (so its dict, and the hashes of
-        datasets made with it, are unchanged)."""
+        lists of [x, y, z] mm, left out for the default square, and ``depth_search`` left out at its
+        default (so the default dict, and the hashes of datasets made with it, are unchanged)."""
         out = dataclasses.asdict(self)
         out["depth_window_mm"] = list(self.depth_window_mm)
         if out["snr_db"] is not None and math.isinf(out["snr_db"]):
             out["snr_db"] = None
+        if out["depth_search"] == "coarse":
+            del out["depth_search"]
         for name in ("tx_positions_mm", "rx_positions_mm"):
             if out[name] is None:
                 del out[name]

@@ -18,8 +18,8 @@ import numpy as np
 from radarface.radar import checks
 from radarface.radar.array import antenna_positions, check_positions, edge_sizes, select_antennas
 from radarface.radar.config import RadarConfig
-from radarface.radar.fast import fast_volume
-from radarface.radar.image import ImageGrid, RadarImage, form_image
+from radarface.radar.fast import fast_columns, fast_volume
+from radarface.radar.image import ImageGrid, RadarImage, form_image, image_from_peaks
 from radarface.radar.params import check_render_params, sample_render_params
 from radarface.radar.reference import reference_volume
 from radarface.radar.scatter import Scene, point_scene, surface_scene
@@ -80,6 +80,12 @@ def image_from_scene(scene: Scene, config: RadarConfig, render_params: dict[str,
     if min(len(a) for a in axes) == 0:
         raise ValueError("no voxel of the grid lies near the scene; move the scene into the field of view")
     snr = render_params["snr_db"]
+    if method == "fast" and not return_volume and config.depth_search == "coarse":
+        unknown = sorted(set(options) - {"nthreads", "phase"})  # the carrier phase does not reach images
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} of the fast renderer; known: nthreads, phase")
+        return _image_from_columns(scene, config, render_params, rng, grid, region, axes, tx, rx,
+                                   nthreads=options.get("nthreads", 1))
     if method == "fast":
         options.setdefault("phase", return_volume)
     signal, noise = volumes[method](scene, config, axes, tx=tx, rx=rx, noise=snr is not None, rng=rng,
@@ -90,6 +96,26 @@ def image_from_scene(scene: Scene, config: RadarConfig, render_params: dict[str,
     volume = np.zeros(grid.shape, dtype=np.complex64)
     volume[region] = signal.reshape(volume[region].shape)
     return form_image(volume, grid, render_params, return_volume=return_volume)
+
+
+def _image_from_columns(scene: Scene, config: RadarConfig, render_params: dict[str, Any], rng: np.random.Generator,
+                        grid: ImageGrid, region: tuple[slice, slice, slice],
+                        axes: tuple[np.ndarray, np.ndarray, np.ndarray], tx: np.ndarray, rx: np.ndarray,
+                        nthreads: int = 1) -> RadarImage:
+    """Fast images from the columns' maxima alone (:func:`~radarface.radar.fast.fast_columns`)."""
+    rows = np.arange(grid.shape[0])[region[0]] // grid.block
+    cols = np.arange(grid.shape[1])[region[1]] // grid.block
+    pixel = rows[:, None] * grid.image_shape[1] + cols[None, :]
+    peak_roi, z_roi = fast_columns(scene, config, axes, tx=tx, rx=rx, snr_db=render_params["snr_db"],
+                                   dynamic_range_db=render_params["dynamic_range_db"], pixel=pixel, rng=rng,
+                                   nthreads=nthreads, grid_z_mm=grid.z_mm,
+                                   z_offset=int(np.arange(len(grid.z_mm))[region[2]][0]))
+    # Outside the region the volume would be zero: peak 0 at the first depth, as peak_depth gives.
+    peak = np.zeros(grid.shape[:2], dtype=np.float32)
+    z = np.full(grid.shape[:2], grid.z_mm[0], dtype=np.float64)
+    peak[region[:2]] = peak_roi
+    z[region[:2]] = z_roi
+    return image_from_peaks(peak, z, grid, render_params)
 
 
 def render(vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig, pose: np.ndarray | None = None,
