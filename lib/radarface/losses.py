@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -122,7 +121,8 @@ def parameter_loss(slices: dict[str, slice], metric: torch.Tensor | None = None)
     the face; None (the paper's) is the identity.
     """
     k = slices["shape"].stop - slices["shape"].start + slices["expression"].stop - slices["expression"].start
-    error = parameter_error(k, metric)
+    if metric is not None and tuple(metric.shape) != (k, k):
+        raise ValueError(f"metric must be ({k}, {k}) for {k} shape + expression columns, got {tuple(metric.shape)}")
 
     def loss_fn(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         images, targets = batch[0], batch[1]
@@ -132,32 +132,32 @@ def parameter_loss(slices: dict[str, slice], metric: torch.Tensor | None = None)
                              "build the encoder with the dataset's group sizes (n_render, include_render)")
         squared = (pred - targets).detach() ** 2
         logs = {name: float(squared[:, cols].mean()) for name, cols in slices.items() if cols.stop > cols.start}
-        return error(pred, targets), logs
+        return parameter_error(pred, targets, metric), logs
 
     return loss_fn
 
 
-def parameter_error(k: int, metric: torch.Tensor | np.ndarray | None = None
-                    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``error(pred, targets)`` (B, D) -> mean squared error (std²), the first ``k`` columns weighted by ``metric``.
+def parameter_error(pred: torch.Tensor, targets: torch.Tensor, metric: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error (std²) of normalised parameter vectors (B, D); scalar.
 
-    With ``metric`` (k, k) the face coefficients' error ``d`` counts as ``dᵀ M d / mean(diag M)``
-    (see :func:`parameter_loss`); None is the plain mean squared error.
+    With ``metric`` (K, K) the error ``d`` of the first K columns (the face coefficients)
+    counts as ``dᵀ M d / mean(diag M)`` (see :func:`parameter_loss`); None is the plain
+    mean squared error.
+
+    >>> float(parameter_error(torch.zeros(2, 3), torch.ones(2, 3)))
+    1.0
+    >>> metric = torch.diag(torch.tensor([3.0, 1.0]))  # the first coefficient moves the face 3 times as much
+    >>> float(parameter_error(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]), metric))
+    0.5
     """
-    if metric is not None:
-        metric = torch.as_tensor(metric, dtype=torch.float32)
-        if metric.shape != (k, k):
-            raise ValueError(f"metric must be ({k}, {k}) for {k} shape + expression columns, got {tuple(metric.shape)}")
-        metric = metric / metric.diagonal().mean()
-
-    def error(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        diff = pred - targets
-        if metric is None:
-            return (diff**2).mean()
-        face = ((diff[:, :k] @ metric) * diff[:, :k]).sum(dim=1)
-        return (face + (diff[:, k:] ** 2).sum(dim=1)).mean() / diff.shape[1]
-
-    return error
+    diff = pred - targets
+    if metric is None:
+        return (diff**2).mean()
+    metric = torch.as_tensor(metric, dtype=torch.float32)
+    metric = metric / metric.diagonal().mean()
+    k = len(metric)
+    face = ((diff[:, :k] @ metric) * diff[:, :k]).sum(dim=1)
+    return (face + (diff[:, k:] ** 2).sum(dim=1)).mean() / diff.shape[1]
 
 
 def decoder_loss(inputs: str, *, background_weight: float = 1.0) -> LossFn:
@@ -192,7 +192,6 @@ def autoencoder_loss(inputs: str, *, param_weight: float = 1.0, background_weigh
     depth = depth_channels(inputs)
     if not param_weight >= 0:
         raise ValueError(f"param_weight must be >= 0, got {param_weight}")
-    error = parameter_error(0 if metric is None else int(metric.shape[0]), metric)
 
     def loss_fn(model: Autoencoder, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         images, targets = batch[0], batch[1]
@@ -200,7 +199,7 @@ def autoencoder_loss(inputs: str, *, param_weight: float = 1.0, background_weigh
         n = encoded.shape[1]
         recon = model.renderer(model.decoder_input(encoded, targets[:, n:] if n < targets.shape[1] else None))
         img = image_loss(recon, images, depth_channels=depth, background_weight=background_weight)
-        param = error(encoded, targets[:, :n])
+        param = parameter_error(encoded, targets[:, :n], metric)
         return img + param_weight * param, {"image": float(img.detach()), "param": float(param.detach())}
 
     return loss_fn

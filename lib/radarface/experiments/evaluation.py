@@ -186,22 +186,25 @@ def evaluate_pipeline(cfg: dict[str, Any], inputs: str, decoder: nn.Module, face
     result = PipelineResult(inputs, nets.encoder, nets.autoencoder, nets.fits, test, images, true, preds, traces,
                             rows)
     if write:
-        result.results_path = write_pipeline_results(cfg, result, nets.encoder_checkpoint, decoder_checkpoint,
-                                                     seconds)
+        result.results_path = write_pipeline_results(cfg, inputs, rows, traces, nets.fits, seconds,
+                                                     encoder_checkpoint=nets.encoder_checkpoint,
+                                                     decoder_checkpoint=decoder_checkpoint)
     return result
 
 
-def write_pipeline_results(cfg: dict[str, Any], result: PipelineResult, encoder_checkpoint: str,
-                           decoder_checkpoint: str | Path, seconds: dict[str, float]) -> Path:
+def write_pipeline_results(cfg: dict[str, Any], inputs: str, rows: dict[str, dict[str, float]],
+                           traces: dict[str, dict[str, list[float]]], fits: dict[str, FitResult],
+                           seconds: dict[str, float], *, encoder_checkpoint: str,
+                           decoder_checkpoint: str | Path) -> Path:
     """``runs/<profile>/results/autoencoder_<inputs>.json``: rows, traces, settings, checkpoints, history, seconds."""
-    ae_fit = result.fits["autoencoder"]
+    ae_fit = fits["autoencoder"]
     return metrics.write_results(
-        {"profile": cfg["profile"], "inputs": result.inputs, "rows": result.rows, "traces": result.traces,
+        {"profile": cfg["profile"], "inputs": inputs, "rows": rows, "traces": traces,
          "settings": {k: cfg[k] for k in cfg if k.startswith(("autoencoder_", "decoder_", "tta_", "encoder_"))},
          "checkpoints": {"encoder": encoder_checkpoint, "decoder": Path(decoder_checkpoint).name,
                          "autoencoder": ae_fit.checkpoint.name if ae_fit.checkpoint else None},
          "history": ae_fit.history, "tta_seconds": seconds},
-        cfg["profile"], f"autoencoder_{result.inputs}")
+        cfg["profile"], f"autoencoder_{inputs}")
 
 
 def blend_curve(face: MorphableModel, true: np.ndarray, start: np.ndarray, refined: np.ndarray,

@@ -144,7 +144,7 @@ def profile_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, p
     """
     settings = EncoderSettings.from_profile(cfg)
     inputs, path = data["train"].inputs, data["train"].path
-    face = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"]) if settings.loss != "parameters" else None
+    face = None if settings.loss == "parameters" else load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     renderer, renderer_name = None, None
     if settings.rendered:
         decoder, decoder_fit = fit_decoder(RendererSettings.from_profile(cfg), decoder_data(cfg), progress=progress)
@@ -262,8 +262,8 @@ def trained_networks(cfg: dict[str, Any], inputs: str, decoder: nn.Module, *, de
     data = decoder_data(cfg, inputs)
     settings = AutoencoderSettings.from_profile(cfg)
     autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder), channels_for(inputs, decoder_inputs))
-    face = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"]) if settings.parameter_loss != "parameters" \
-        else None
+    face = None if settings.parameter_loss == "parameters" else load_model(cfg["model"], cfg["n_shape"],
+                                                                            cfg["n_expression"])
     ae_fit = fit_autoencoder(settings, autoencoder, data, encoder_checkpoint=enc_name,
                              decoder_checkpoint=decoder_checkpoint, metric=face_metric(settings.parameter_loss, face),
                              progress=progress)
