@@ -62,6 +62,11 @@ def _threads(cfg: dict[str, Any]) -> int | None:
     return int(cfg["train_threads"]) or None
 
 
+def _lr(value: Any) -> float | tuple:
+    """A profile's learning rate (a number or a schedule given as a list or tuple) as a number or a tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _augment(value: Any, key: str) -> Augment | None:
     """An :class:`Augment` from a profile value: None / False (none), True (defaults) or a dict of its fields."""
     if value is None or value is False:
@@ -134,7 +139,7 @@ class EncoderSettings:
     def from_profile(cls, cfg: dict[str, Any]) -> EncoderSettings:
         """The encoder settings of a resolved profile (keys ``encoder_*``, ``seed``, ``train_threads``)."""
         return cls(backbone=cfg["encoder_backbone"], epochs=int(cfg["encoder_epochs"]), batch=int(cfg["encoder_batch"]),
-                   lr=tuple(cfg["encoder_lr"]) if isinstance(cfg["encoder_lr"], list) else cfg["encoder_lr"],
+                   lr=_lr(cfg["encoder_lr"]),
                    optimizer=cfg["encoder_optimizer"], weight_decay=float(cfg["encoder_weight_decay"]),
                    loss=cfg["encoder_loss"], augment=_augment(cfg["encoder_augment"], "encoder_augment"),
                    select=cfg["encoder_select"], center_depth=bool(cfg["encoder_center_depth"]),
@@ -196,7 +201,7 @@ class RendererSettings:
     def from_profile(cls, cfg: dict[str, Any]) -> RendererSettings:
         """The learned renderer's settings of a resolved profile (keys ``decoder_*``, ``seed``, ``train_threads``)."""
         return cls(backbone=cfg["decoder_backbone"], epochs=int(cfg["decoder_epochs"]), batch=int(cfg["decoder_batch"]),
-                   lr=cfg["decoder_lr"], background_weight=float(cfg["decoder_background_weight"]),
+                   lr=_lr(cfg["decoder_lr"]), background_weight=float(cfg["decoder_background_weight"]),
                    seed=int(cfg["seed"]), threads=_threads(cfg))
 
     def run_name(self, inputs: str, dataset_path: str | Path) -> str:
@@ -236,7 +241,7 @@ class AutoencoderSettings:
     def from_profile(cls, cfg: dict[str, Any]) -> AutoencoderSettings:
         """The autoencoder's settings of a resolved profile (``autoencoder_*``, ``param_loss_weight``, ...)."""
         return cls(epochs=int(cfg["autoencoder_epochs"]), batch=int(cfg["autoencoder_batch"]),
-                   lr=cfg["autoencoder_lr"], param_weight=float(cfg["param_loss_weight"]),
+                   lr=_lr(cfg["autoencoder_lr"]), param_weight=float(cfg["param_loss_weight"]),
                    parameter_loss=cfg["encoder_loss"], background_weight=float(cfg["decoder_background_weight"]),
                    select=cfg["autoencoder_select"], seed=int(cfg["seed"]), threads=_threads(cfg))
 
@@ -320,7 +325,7 @@ class GapSettings:
     @classmethod
     def from_profile(cls, cfg: dict[str, Any]) -> GapSettings:
         """The gap settings of a resolved profile (``gap_*``; batch ``encoder_batch``; ``seed``, ``train_threads``)."""
-        return cls(epochs=int(cfg["gap_epochs"]), lr=cfg["gap_lr"], batch=int(cfg["encoder_batch"]),
+        return cls(epochs=int(cfg["gap_epochs"]), lr=_lr(cfg["gap_lr"]), batch=int(cfg["encoder_batch"]),
                    augment=_augment(cfg["gap_augment"] or True, "gap_augment"), seed=int(cfg["seed"]),
                    threads=_threads(cfg))
 
