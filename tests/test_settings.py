@@ -145,3 +145,26 @@ def test_gap_runs_are_named_apart_from_their_control():
     assert augmented.startswith("encoder_both_augmented_") and control.startswith("encoder_both_control_")
     assert control == GapSettings.from_profile(profiles.resolve("smoke", gap_augment={"p": 0.9})).run_name(
         "both", "encoder_x", augmented=False)
+
+
+class _Recording(dict):
+    """A resolved profile that remembers which keys were read."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+def test_every_profile_key_of_a_stage_reaches_its_settings():
+    """A profile key no settings object reads would change nothing: only the dataset's and the surrogate's remain."""
+    cfg = _Recording(profiles.resolve("cpu"))
+    for settings in (EncoderSettings, RendererSettings, AutoencoderSettings, RefinementSettings, GapSettings):
+        settings.from_profile(cfg)
+    dataset_keys = {"profile", "model", "n_shape", "n_expression", "image_size", "n_freq", "n_samples", "workers",
+                    "dataset_dtype"}
+    unread = set(cfg) - cfg.read - dataset_keys
+    assert all(key.startswith("surrogate_") for key in unread), sorted(unread)
