@@ -18,9 +18,10 @@
 #
 # **Loss.** Plain L2 on the amplitude image. On the depth image the background (depth 0
 # wherever the amplitude is below the dynamic range) covers about two thirds of the
-# pixels and ends in a jump at the face's outline; its pixels weigh
+# pixels and ends in a jump at the face's outline; at the `cpu` profile its pixels weigh
 # `decoder_background_weight` = 0.1 so the decoder spends its effort on the surface
-# rather than the outline (1 gives the paper's plain L2). See `radarface.losses`.
+# rather than the outline (the `paper` profile keeps 1, the paper's plain L2). See
+# `radarface.losses`.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -29,7 +30,7 @@ backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18"
 epochs = None
 batch = None
 lr = None
-background_weight = None  # weight of depth background pixels in the loss; None: the profile's (0.1)
+background_weight = None  # weight of depth background pixels in the loss; None: the profile's (cpu 0.1, paper 1)
 seed = None
 model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 reference_fraction = 64  # timing: exact reference on 1/k of the scatterers and voxels, scaled by k
