@@ -42,9 +42,10 @@ class ToySource:
     """Deterministic per-index arrays; optionally slow, or failing / interrupting at one index."""
 
     def __init__(self, seed: int = 0, delay: float = 0.0, fail_at: int | None = None,
-                 interrupt_at: int | None = None, forbid: bool = False, die_at: int | None = None):
+                 interrupt_at: int | None = None, forbid: bool = False, die_at: int | None = None,
+                 fields: dict | None = None):
         self.seed, self.delay, self.fail_at, self.interrupt_at, self.forbid = seed, delay, fail_at, interrupt_at, forbid
-        self.die_at = die_at
+        self.die_at, self.fields = die_at, fields or FIELDS
 
     def setup(self) -> None:
         if self.forbid:
@@ -59,11 +60,12 @@ class ToySource:
             os._exit(1)  # e.g. the OOM killer
         time.sleep(self.delay)
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, index]))
-        return {name: rng.random(shape) for name, (shape, _) in FIELDS.items()}
+        return {name: rng.random(shape) for name, (shape, _) in self.fields.items()}
 
 
-def write(path, n=10, source=None, workers=1, **kw) -> Path:
-    return writer.write_dataset(path, FIELDS, settings_for(n), {"extra": 1}, source or ToySource(),
+def write(path, n=10, source=None, workers=1, fields=None, **kw) -> Path:
+    fields = fields or FIELDS
+    return writer.write_dataset(path, fields, settings_for(n), {"extra": 1}, source or ToySource(fields=fields),
                                 workers=workers, progress=False, **kw)
 
 
@@ -264,3 +266,163 @@ def test_existing_unreadable_file_is_not_overwritten(tmp_path):
 def test_the_same_generation_twice_gives_the_same_file_bytes(tmp_path):
     first, second = write(tmp_path / "a.h5", n=6), write(tmp_path / "b.h5", n=6)
     assert first.read_bytes() == second.read_bytes()
+
+
+# ----------------------------------------------------------------- a full disk
+#: Incompressible 64 x 64 images: 16 kB per sample, so a few dozen samples fill a small disk.
+BIG = {**FIELDS, "amplitude": ((64, 64), "float16"), "depth": ((64, 64), "float16")}
+
+
+@pytest.fixture(scope="module")
+def big_reference(tmp_path_factory) -> dict[str, np.ndarray]:
+    return arrays(write(tmp_path_factory.mktemp("big") / "ref.h5", n=24, fields=BIG))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs folder and a function that sets its size in kB (root only; skipped otherwise)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+    resize = lambda kb: subprocess.run(["mount", "-o", f"remount,size={kb}k", str(folder)], check=True)  # noqa: E731
+    yield folder, resize
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob(".tmp-*")]
+
+
+def test_a_disk_full_at_the_final_assemble_keeps_the_journal_and_resumes(small_disk, big_reference):
+    folder, resize = small_disk
+    resize(600)  # the journal (24 x 16 kB) fits, a reservation for the final file does not
+    path = folder / "full.h5"
+    with pytest.raises(store.DiskFull, match=r"the disk is full while writing .*full\.h5 \(needs up to .* MB, "
+                                             r".* MB free\)\. 24 of 24 samples are saved in the journal .*"
+                                             r"free some space and rerun the same command"):
+        write(path, n=24, fields=BIG, block_size=4)
+    assert not path.exists() and not _leftovers(folder) and len(store.Journal(path).blocks()) == 6
+    resize(4000)
+    write(path, n=24, fields=BIG, source=ToySource(fields=BIG, forbid=True))  # assembles only
+    assert_same(arrays(path), big_reference)
+
+
+def test_a_disk_full_while_journalling_says_how_many_samples_are_saved(small_disk, big_reference):
+    folder, resize = small_disk
+    resize(200)
+    path = folder / "half.h5"
+    with pytest.raises(store.DiskFull, match=r"the disk is full while writing .*block_.*\.npz .*\. (\d+) of 24 "
+                                             r"samples are saved in the journal") as info:
+        write(path, n=24, fields=BIG, block_size=2)
+    saved = int(str(info.value).split(". ")[1].split(" of ")[0])
+    assert 2 <= saved < 24 and saved == 2 * len(store.Journal(path).blocks()) and not _leftovers(folder)
+    resize(4000)
+    write(path, n=24, fields=BIG)
+    assert_same(arrays(path), big_reference)
+
+
+_FSIZE_SCRIPT = textwrap.dedent("""
+    import resource, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_dataset_store import BIG, write
+    from radarface.dataset.store import DiskFull
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (128_000, 128_000))
+    try:
+        write({path!r}, n=24, fields=BIG, block_size=4)
+    except DiskFull as err:
+        print(err)
+        sys.exit(1)
+""")
+
+
+def test_a_file_size_limit_at_the_final_assemble_is_reported_not_a_crash(tmp_path, big_reference):
+    path = tmp_path / "limited.h5"
+    script = _FSIZE_SCRIPT.format(tests=str(Path(__file__).parent), path=str(path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]  # not -11 (a segmentation fault in HDF5)
+    assert "the file size limit is reached while writing" in done.stdout
+    assert "24 of 24 samples are saved in the journal" in done.stdout
+    assert not path.exists() and not _leftovers(tmp_path)
+    write(path, n=24, fields=BIG)
+    assert_same(arrays(path), big_reference)
+
+
+def test_a_full_disk_while_journalling_leaves_no_temporary_block(tmp_path, monkeypatch, reference):
+    import errno
+
+    real_savez, calls = np.savez, []
+
+    def savez_until_full(fh, **arrays):
+        calls.append(1)
+        if len(calls) > 2:
+            fh.write(b"half a block")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_savez(fh, **arrays)
+
+    monkeypatch.setattr(store.np, "savez", savez_until_full)
+    path = tmp_path / "j.h5"
+    with pytest.raises(store.DiskFull, match=r"6 of 10 samples are saved in the journal .*rerun the same command"):
+        write(path, n=10, block_size=3)
+    assert not _leftovers(tmp_path)
+    monkeypatch.undo()
+    write(path, n=10)
+    assert_same(arrays(path), reference)
+
+
+def test_the_size_bound_holds_for_incompressible_data(tmp_path):
+    path = write(tmp_path / "b.h5", n=24, fields=BIG)
+    attrs = len(json.dumps([settings_for(24), {"extra": 1}]))
+    assert path.stat().st_size <= store.size_bound(24, BIG, attrs) - (1 << 20) + 64_000
+
+
+# ----------------------------------------------------------------- combined shards
+def _shard(path: Path, lo: int, hi: int, seed: int = 0, data_seed: int | None = None) -> Path:
+    settings = settings_for(10, seed=seed, index_start=lo, index_stop=hi)
+    source = ToySource(seed=seed if data_seed is None else data_seed)
+    return writer.write_dataset(path, FIELDS, settings, {"extra": 1}, source, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("seed, data_seed, message", [
+    (1, None, r"seed=0, now 1\. Regenerate the shard with its original settings \(seed 0\), or rerun "
+              r"`python -m radarface\.dataset combine --out .*all\.h5"),
+    (0, 1, r"its arrays differ \(content checksum\)"),
+])
+def test_a_shard_changed_after_combine_is_refused_naming_it(tmp_path, reference, seed, data_seed, message):
+    from radarface.dataset import combine
+
+    first, second = _shard(tmp_path / "a.h5", 0, 5), _shard(tmp_path / "b.h5", 5, 10)
+    out = combine([first, second], tmp_path / "all.h5")
+    with schema.open_dataset_file(out) as h5:
+        assert [s["seed"] for s in json.loads(h5.attrs["shard_identity"])] == [0, 0]
+        assert "content_sha256" not in h5.attrs  # a shard's own digest does not describe the whole
+    assert_same(arrays(out), reference)
+    second.unlink()
+    _shard(second, 5, 10, seed=seed, data_seed=data_seed)
+    with pytest.raises(ValueError, match=r"all\.h5 combines shard b\.h5, which changed after combine: " + message):
+        schema.open_dataset_file(out)
+    if seed != 0:  # recombining is refused too, until the shard is regenerated with seed 0
+        with pytest.raises(ValueError, match="differ: seed=0, now 1"):
+            combine([first, second], out)
+    else:
+        combine([first, second], out)  # what the message says to do
+        schema.open_dataset_file(out).close()
+
+
+def test_a_full_disk_while_combining_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+
+    from radarface.dataset import combine
+
+    shards = [_shard(tmp_path / "a.h5", 0, 5), _shard(tmp_path / "b.h5", 5, 10)]
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "posix_fallocate", no_space)
+    with pytest.raises(store.DiskFull, match=r"the disk is full while writing .*all\.h5 \(needs up to 1\.\d MB, .* MB "
+                                             r"free\); nothing was written: free some space and rerun combine"):
+        combine(shards, tmp_path / "all.h5")
+    assert not (tmp_path / "all.h5").exists() and not _leftovers(tmp_path)

@@ -530,3 +530,81 @@ def test_implausible_bfm_files_are_refused_naming_file_and_field(tmp_path, chang
         change(f)
     with pytest.raises(ValueError, match=message):
         load_model(path, 2, 2)
+
+
+# ------------------------------------------------------------ plausibility, every loader
+def _metres(folder: Path) -> None:
+    """Rewrite every OBJ of a fake ICT folder in metres instead of centimetres."""
+    for obj in folder.glob("*.obj"):
+        lines = [("v " + " ".join(f"{float(x) / 100:.8f}" for x in line.split()[1:4])) if line.startswith("v ")
+                 else line for line in obj.read_text().splitlines()]
+        obj.write_text("\n".join(lines) + "\n")
+
+
+def test_ict_dead_modes_and_metres_are_refused_naming_the_folder(tmp_path, data_dir):
+    folder, _ = _fake_ict(tmp_path / "dead")
+    (folder / "identity002.obj").write_text((folder / "generic_neutral_mesh.obj").read_text())  # no change
+    with pytest.raises(ValueError, match=rf"face model ict:{folder}: shape mode 2 is zero everywhere.*at most 2"):
+        load_model(folder, 3, 2)
+    assert load_model(folder, 2, 2).n_shape == 2
+    folder, _ = _fake_ict(tmp_path / "metres")
+    _metres(folder)
+    with pytest.raises(ValueError, match=rf"face model ict:{folder}: the mean face is .* must be in millimetres"):
+        load_model(folder, 2, 2)
+
+
+def test_ict_cache_with_nan_is_rebuilt_not_used(tmp_path, data_dir):
+    folder, _ = _fake_ict(tmp_path / "ict")
+    good = load_model(folder, 2, 2).content_hash()
+    (cache,) = (data_dir / "cache").glob("ict_*.npz")
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["identity_deltas"][1, 5, 2] = np.nan
+    np.savez(cache, **arrays)
+    assert load_model(folder, 2, 2).content_hash() == good
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: a[1][:, :, 3].fill(0.0), "face model builtin: shape mode 3 is zero everywhere"),
+    (lambda a: a[2][:, :, 0].fill(0.0), "face model builtin: expression mode 0 is zero everywhere"),
+    (lambda a: a[0].__imul__(1e-3), "face model builtin: the mean face is 0.2.* It looks like metres"),
+    (lambda a: a[1].__setitem__((7, 0, 1), np.nan), "face model builtin: shape_basis contains NaN"),
+])
+def test_builtin_checks_like_every_loader(monkeypatch, damage, message):
+    arrays = [np.array(a) if isinstance(a, np.ndarray) else a for a in builtin._full_builtin()]
+    damage(arrays)
+    monkeypatch.setattr(builtin, "_full_builtin", lambda: tuple(arrays))
+    with pytest.raises(ValueError, match=message):
+        load_model("builtin", 10, 7)
+
+
+def test_a_model_built_by_hand_is_checked_and_errors_name_its_source():
+    rng = np.random.default_rng(3)
+    mean, tri, mask = rng.normal(0, 50, (30, 3)), np.array([[0, 1, 2]]), np.ones(30, bool)
+    with pytest.raises(ValueError, match="face model mine.h5: shape_basis contains NaN or infinite values"):
+        MorphableModel("x", "mine.h5", mean, np.full((30, 3, 2), np.nan), np.zeros((30, 3, 0)), tri, mask)
+    dead = rng.normal(0, 1, (30, 3, 2)) * [1.0, 0.0]  # a mode of zero variance
+    with pytest.raises(ValueError, match="face model mine.h5: shape mode 1 is zero everywhere"):
+        MorphableModel("x", "mine.h5", mean, dead, np.zeros((30, 3, 0)), tri, mask)
+
+
+def test_face_model_modules_import_each_other_one_way_at_module_top():
+    """No import circle (model <-> bfm was one), and no imports hidden in functions but trimesh's (slow to import)."""
+    import ast
+
+    folder = Path(ict.__file__).parent
+    graph, nested = {}, []
+    for file in folder.glob("*.py"):
+        tree = ast.parse(file.read_text())
+        graph[file.stem] = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1
+                            and node.module}
+        for func in ast.walk(tree):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                nested += [(file.stem, func.name) for node in ast.walk(func)
+                           if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert nested == [("ict", "read_obj")]
+
+    def reaches(start: str, target: str, seen: set) -> bool:
+        return any(n == target or (n not in seen and reaches(n, target, seen | {n})) for n in graph.get(start, ()))
+
+    assert [m for m in graph if reaches(m, m, set())] == []

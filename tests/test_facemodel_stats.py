@@ -33,3 +33,15 @@ def test_extent_statistics_are_ordered_and_face_sized():
     lo, mid, hi = stats["width x"]
     assert lo <= mid <= hi and 120 <= mid <= 180
     assert 150 <= stats["height y"][1] <= 260
+
+
+def test_variance_share_is_cumulative_and_checks_its_input():
+    from radarface.facemodel.stats import variance_share
+
+    model = load_model("builtin", 10, 7)
+    shares = [variance_share(model.shape_basis, k) for k in range(11)]
+    assert shares[0] == 0.0 and shares[-1] == pytest.approx(1.0) and np.all(np.diff(shares) >= 0)
+    with pytest.raises(ValueError, match=r"n_modes must lie in 0..10 .*, got 11"):
+        variance_share(model.shape_basis, 11)
+    with pytest.raises(ValueError, match=r"shape \(N, 3, K\), got \(5, 3\)"):
+        variance_share(np.zeros((5, 3)), 1)

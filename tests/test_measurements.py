@@ -261,7 +261,7 @@ def test_rendered_faces_land_in_the_same_place_on_another_grid(tmp_path, surroga
 
 def test_volume_files_form_the_images_the_renderer_forms(tmp_path):
     from radarface.facemodel import load_model
-    from radarface.measurements.format import to_flat, write_flat
+    from radarface.measurements.files import to_flat, write_flat
     from radarface.radar import render
 
     config = TRAIN.replace(max_internal_pitch_mm=16.0, dynamic_range_db=30.0)  # one voxel column per pixel
@@ -322,7 +322,8 @@ def _poke(name, index, value):
 BAD = {
     "missing dataset": (lambda h5: h5.__delitem__("captures/depth"), "/captures/depth", "missing"),
     "missing attribute": (_del_attr("radar", "f_start_hz"), "/radar@f_start_hz", "missing"),
-    "wrong image shape": (_replace("captures/depth", np.zeros((3, 16, 15), np.float32)), "/captures/depth", "(16, 15)"),
+    "wrong image shape": (_replace("captures/depth", np.zeros((3, 16, 15), np.float32)), "/captures/depth",
+                          "got (3, 16, 15)"),
     "not a number": (_poke("captures/amplitude", (1, 2, 3), np.nan), "/captures/amplitude", "NaN"),
     "infinite vertex": (_poke("ground_truth/vertices", (0, 1, 2), np.inf), "/ground_truth/vertices", "infinite"),
     "dB instead of [0, 1]": (_poke("captures/amplitude", (0, 0, 0), -20.0), "/captures/amplitude", "[0, 1]"),
@@ -332,13 +333,13 @@ BAD = {
     "short pose": (_replace("captures/pose", np.zeros((3, 5))), "/captures/pose", "(N, 6)"),
     "params count": (_replace("ground_truth/shape", np.zeros((2, 10))), "/ground_truth/shape", "2 captures"),
     "partial params": (lambda h5: h5.__delitem__("ground_truth/expression"), "/ground_truth/expression", "all of"),
-    "unknown version": (_set_attr("/", "format_version", 2), "/@format_version", "unknown format version 2"),
+    "unknown version": (_set_attr("/", "format_version", 2), "/@format_version", "got 2, expected 1"),
     "another format": (_del_attr("/", "format"), "/@format", "not a radarface measurement file"),
     "incomplete": (_set_attr("/", "complete", False), "/@complete", "incomplete"),
     "x axis reversed": (_replace("grid/x_mm", np.arange(16.0)[::-1]), "/grid/x_mm", "ascending"),
     "uneven y axis": (_replace("grid/y_mm", -np.arange(16.0) ** 1.5), "/grid/y_mm", "uniformly spaced"),
     "band backwards": (_set_attr("radar", "f_stop_hz", 70e9), "/radar@f_stop_hz", "exceed f_start_hz"),
-    "negative range": (_set_attr("radar", "range_mm", -400.0), "/radar@range_mm", "positive"),
+    "negative range": (_set_attr("radar", "range_mm", -400.0), "/radar@range_mm", "got -400 mm, accepted [50, 10000] mm"),
     "window order": (_set_attr("grid", "range_window_mm", [530.0, 290.0]), "/grid@range_window_mm", "near < far"),
     "simulated, not said how": (_set_attr("/", "simulated", True), "/@simulation", "how it was simulated"),
     "labels as numbers": (_replace("captures/expression", np.arange(3)), "/captures/expression", "str"),
@@ -353,6 +354,96 @@ def test_bad_files_raise_an_error_naming_the_field(good_file, case):
         meas.load(good_file, TRAIN)
     assert info.value.field == field
     assert field in str(info.value) and words in str(info.value) and str(good_file) in str(info.value)
+
+
+def write_h5(path, *, n=2, **changes):
+    """An images file of ``n`` captures written with h5py alone, following data/README.md; ``changes``
+    map HDF5 paths (``/group/dataset`` or ``/group@attribute``) to the values to store instead."""
+    x, y = ImageGrid.from_config(TRAIN).output_axes()
+    amplitude = np.zeros((n, len(y), len(x)), np.float32)
+    amplitude[:, 7:9, 7:9] = 1.0
+    entries = {"/@format": "radarface-measurements", "/@format_version": 1, "/@complete": True,
+               "/radar@f_start_hz": 72e9, "/radar@f_stop_hz": 82e9, "/radar@n_freq": 64, "/radar@aperture_mm": 200.0,
+               "/radar@range_mm": 400.0, "/radar@n_tx": 94, "/radar@n_rx": 94, "/grid/x_mm": x, "/grid/y_mm": y,
+               "/grid@range_window_mm": np.array(meas.training_range_window(TRAIN)), "/grid@dynamic_range_db": 20.0,
+               "/captures/amplitude": amplitude, "/captures/depth": 0.5 * amplitude,
+               "/captures/subject": np.array([f"P{i}" for i in range(n)], dtype=object),
+               "/captures/expression": np.array(["neutral"] * n, dtype=object), "/captures/pose": np.zeros((n, 6)),
+               "/ground_truth@array_z_mm": TRAIN.array_z_mm}
+    entries.update(changes)
+    with h5py.File(path, "w") as h5:
+        for key, value in entries.items():
+            where, _, attr = key.partition("@")
+            if attr:
+                h5.require_group(where).attrs[attr] = value
+            elif np.asarray(value).dtype == object:
+                h5.create_dataset(where, data=value, dtype=h5py.string_dtype())
+            else:
+                h5[where] = value
+    return path
+
+
+# files that once loaded (or failed with a traceback) and must be refused naming file, field, value,
+# accepted range or type, and what to do
+REFUSED = {
+    "zero captures": ({"n": 0}, "/captures/amplitude",
+                      ["holds 0 captures (shape (0, 16, 16), N = 0)", "needs N >= 1", "write the file with its captures"]),
+    "dynamic range 1e6 dB": ({"/grid@dynamic_range_db": 1e6}, "/grid@dynamic_range_db",
+                             ["got 1e+06 dB, accepted [1, 200] dB", "store the dynamic range in dB"]),
+    "all-zero amplitude": ({"/captures/amplitude": np.zeros((2, 16, 16), np.float32),
+                            "/captures/depth": np.zeros((2, 16, 16), np.float32)}, "/captures/amplitude",
+                           ["capture 0 (subject 'P0', expression 'neutral') is all zeros, 2 of 2 captures are",
+                            "accepted: a peak above 0 in every capture", "drop empty captures"]),
+    "array 1e9 mm away": ({"/ground_truth@array_z_mm": 1e9}, "/ground_truth@array_z_mm",
+                          ["got 1e+09 mm, accepted [-5000, 5000] mm", "store the z of the array plane in mm"]),
+    "complete as a string": ({"/@complete": "False"}, "/@complete",
+                             ["expected a boolean (True or False), got the string 'False'", "write the file again"]),
+    "half a frequency step": ({"/radar@n_freq": 0.5}, "/radar@n_freq",
+                              ["expected an integer, got 0.5 (float)", "store the number of frequency steps as an "
+                                                                        "integer"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_implausible_files_are_refused_on_load_saying_what_to_do(tmp_path, case):
+    changes, field, words = REFUSED[case]
+    path = write_h5(tmp_path / "m.h5", **changes)
+    for reader in (meas.read, lambda p: meas.load(p, TRAIN)):
+        with pytest.raises(MeasurementFormatError) as info:
+            reader(path)
+        message = str(info.value)
+        assert info.value.field == field and message.startswith(f"{path}: {field}: "), message
+        for word in words:
+            assert word in message, (word, message)
+
+
+def test_the_h5py_written_file_loads_and_takes_integral_numbers_and_0_1_flags(tmp_path):
+    assert len(meas.load(write_h5(tmp_path / "m.h5"), TRAIN)) == 2  # the cases above fail for their change alone
+    # writers that store every number as a double, or flags as 0/1 (no HDF5 boolean type)
+    loaded = meas.read(write_h5(tmp_path / "matlab.h5", **{"/radar@n_freq": 64.0, "/@complete": np.uint8(1)}))
+    assert loaded.radar["n_freq"] == 64 and isinstance(loaded.radar["n_freq"], int)
+    with pytest.raises(MeasurementFormatError, match="got 2"):
+        meas.read(write_h5(tmp_path / "two.h5", **{"/@complete": 2}))
+
+
+def test_pose_angles_beyond_a_turn_and_coefficients_in_mm_are_refused(tmp_path):
+    pose = np.zeros((2, 6))
+    pose[1, 0] = 1e20
+    with pytest.raises(MeasurementFormatError, match=r"1 of 12 outside, first 1e\+20 at index \(1, 0\)"):
+        meas.read(write_h5(tmp_path / "p.h5", **{"/captures/pose": pose}))
+
+
+def test_the_schema_table_is_complete_and_renders():
+    from radarface.measurements import schema
+
+    table = schema.markdown_table()
+    for spec in meas.FIELDS:
+        assert f"`{spec.path}`" in table
+        assert spec.dtype in schema.DTYPES and spec.meaning and spec.todo
+        assert all(isinstance(d, int) or d in schema.DIMENSIONS for d in spec.shape)
+    written = set(meas.files.to_flat(synthetic()))
+    known = {spec.path for spec in meas.FIELDS}
+    assert written - known <= {"/@description"} | {k for k in written if k.startswith("/radar@")}
 
 
 def test_the_good_file_loads(good_file):

@@ -84,3 +84,13 @@ def test_published_notebooks_come_from_one_run_at_one_commit():
         assert match, f"{copy.name}: no provenance line"
         stamps.add(match.groups())
     assert len(stamps) == 1, f"published notebooks come from several runs: {sorted(stamps)}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_source_ends_with_a_checked_headline(source):
+    nb = run.load_notebook(source)
+    headings = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## ")]
+    assert headings and nb.cells[headings[-1]].source.startswith("## Headline"), "the last section is '## Headline'"
+    code = [c.source for c in nb.cells[headings[-1]:] if c.cell_type == "code"]
+    assert any(s.startswith("# NBVAL_CHECK_OUTPUT") for s in code), "the headline's numbers must be regression-checked"
+    assert any(re.search(r"^\s*assert ", s, flags=re.M) for s in code), "the headline must assert on its numbers"

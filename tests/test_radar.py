@@ -59,7 +59,7 @@ def test_config_round_trips_through_json_and_profiles():
         RadarConfig.from_profile({"n_freq": 8})
 
 
-def test_theory_matches_the_issue_numbers():
+def test_theory_gives_the_designs_resolution():
     th = theory_resolution(RadarConfig())
     assert th["lateral"] == pytest.approx(3.89, abs=0.01)
     assert th["range_3db"] == pytest.approx(13.3, abs=0.1)
@@ -364,3 +364,89 @@ def test_psf_widths_by_range_follow_theory_for_both_arrays():
     assert rows["qar50"][1]["theory_mm"] == pytest.approx(4.89, abs=0.01)
     text = widths_table(rows)
     assert text.count("\n") == 7 and "| qar50 | 500 |" in text
+
+
+def _checks(tolerances, *, lateral=3.59, correlation=0.995):
+    from radarface.radar.analysis import renderer_checks
+
+    widths = {m: {"lateral_x": lateral, "lateral_y": lateral, "range": 13.2} for m in ("fast", "reference")}
+    return renderer_checks(widths, {"lateral_3db": 3.45, "range_3db": 13.3}, {"fast": 15.7, "reference": 16.2},
+                           {"correlation": correlation, "median_depth_diff_mm": 0.44}, tolerances)
+
+
+def test_renderer_checks_pass_on_the_measured_full_system_and_fail_on_a_factor_error():
+    from radarface.radar.analysis import FULL_TOLERANCES, REDUCED_TOLERANCES
+
+    assert all(c.passed for c in _checks(FULL_TOLERANCES))
+    wrong = _checks(FULL_TOLERANCES, lateral=2 * 3.59)  # a missing factor 2 in λR/(2D)
+    assert [c.passed for c in wrong] == [False, True, True, True, True]
+    assert not _checks(FULL_TOLERANCES, correlation=0.95)[3].passed
+    assert _checks(REDUCED_TOLERANCES, correlation=0.95)[3].passed  # the reduced reference is held to less
+
+
+def test_renderer_checks_name_what_is_missing():
+    from radarface.radar.analysis import FULL_TOLERANCES, renderer_checks
+
+    with pytest.raises(ValueError, match=r"widths must hold 'fast' and 'reference', got \['fast'\]"):
+        renderer_checks({"fast": {}}, {}, {"fast": 1.0, "reference": 1.0}, {}, FULL_TOLERANCES)
+
+
+def test_checks_table_has_one_row_per_check_and_marks_failures():
+    from radarface.radar.analysis import FULL_TOLERANCES, checks_table
+
+    text = checks_table(_checks(FULL_TOLERANCES, correlation=0.95))
+    lines = text.splitlines()
+    assert len(lines) == 2 + 5 and lines[0].startswith("| check | needed |")
+    assert lines[5] == "| face: amplitude correlation, fast vs exact | ≥ 0.99 | 0.950 | – | NO |"
+
+
+# ----------------------------------------------------------------------------- argument ranges and types
+@pytest.mark.parametrize("changes, message", [
+    ({"f_start_hz": 72.0, "f_stop_hz": 82.0}, r"RadarConfig.f_start_hz = 72 Hz is outside the accepted range "
+                                              r"\[1e\+09, 1e\+12\] Hz \(frequencies are in Hz: 72e9 for 72 GHz\)"),
+    ({"aperture_mm": 0.2}, r"RadarConfig.aperture_mm = 0.2 mm is outside the accepted range \[10, 10000\] mm"),
+    ({"aperture_mm": 1e9}, r"RadarConfig.aperture_mm = 1e\+09 mm is outside"),
+    ({"range_mm": 1e9}, r"RadarConfig.range_mm = 1e\+09 mm is outside"),
+    ({"image_size": 0}, r"RadarConfig.image_size must be an integer >= 1, got 0"),
+    ({"image_size": 7.5}, r"RadarConfig.image_size must be an integer >= 1, got 7.5"),
+    ({"n_freq": 1}, r"RadarConfig.n_freq must be an integer >= 2, got 1"),
+    ({"material": "0.1"}, r"RadarConfig.material must be a number, got '0.1' \(str\)"),
+    ({"seed": -1}, r"RadarConfig.seed must be an integer >= 0, got -1"),
+    ({"depth_window_mm": ("a", 1.0)}, r"RadarConfig.depth_window_mm must be a number, got 'a'"),
+    ({"depth_window_mm": 5.0}, r"RadarConfig.depth_window_mm must be two numbers"),
+    ({"spreading_loss": "yes"}, r"RadarConfig.spreading_loss must be True or False, got 'yes'"),
+])
+def test_config_refuses_values_out_of_range_or_of_the_wrong_type(changes, message):
+    with pytest.raises(ValueError, match=message):
+        RadarConfig(**changes)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda v, t: render(v, t, SMALL, pose=[1e20, 0, 0, 0, 0, 0]),
+     r"pose yaw = 1e\+20 rad is outside the accepted range \[-2π, 2π\].*pose_from_degrees"),
+    (lambda v, t: render(v, t, SMALL, pose=[0, 0, 90.0, 0, 0, 0]), r"pose roll = 90 rad is outside"),
+    (lambda v, t: render(v / 1000, t, SMALL), r"vertices span 0.203 mm across.*in metres\? multiply by 1000"),
+    (lambda v, t: render(v, t, SMALL, render_params={"aperture_mm": 1e9}),
+     r"aperture_mm = 1e\+09 mm is outside the accepted range \[10, 10000\] mm"),
+    (lambda v, t: render(v, t, SMALL, render_params={"dynamic_range_db": 1e6}),
+     r"dynamic_range_db must be in \(0, 120\]"),
+    (lambda v, t: render(v, t, SMALL, render_params={"material": "rough"}), r"material must be a number, got 'rough'"),
+    (lambda v, t: render(v, t, SMALL, nthreads=0), r"nthreads must be an integer >= 1, got 0"),
+    (lambda v, t: render(v, t, SMALL, grid=(32, 32)), r"grid must be a radarface.radar.ImageGrid or None, got tuple"),
+    (lambda v, t: render_reference(v, t, SMALL, stride=8, chunk_voxels=0), r"chunk_voxels must be an integer >= 1"),
+    (lambda v, t: render_reference(v, t, SMALL, stride=8, nthreads=1.5), r"nthreads must be an integer >= 1, got 1.5"),
+])
+def test_render_refuses_arguments_out_of_range_naming_them(face, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(*face)
+
+
+def test_degenerate_triangles_and_a_lone_triangle_get_their_own_message(face):
+    verts, tris = face
+    half = np.where(np.arange(len(tris))[:, None] % 2 == 0, tris[:, [0, 0, 1]], tris)
+    with pytest.raises(ValueError, match=r"4601 of 9202 triangles are degenerate .* triangle 0 = \[0, 0, 1\]"):
+        render(verts, half, SMALL)
+    with pytest.raises(ValueError, match=r"\(1 triangle\(s\)\) lies within RadarConfig.edge_taper_mm = 10 mm"):
+        render(verts, tris[2000:2001], SMALL)
+    lone = render(verts, tris[2000:2001], RadarConfig(image_size=32, pixel_mm=8.0, n_freq=32, edge_taper_mm=0.0))
+    assert lone.amplitude.max() == 1.0  # a lone triangle facing the array is seen once the taper is off

@@ -7,6 +7,7 @@ import pytest
 
 from radarface import measurements as meas
 from radarface.measurements import MeasurementFormatError
+from radarface.measurements.files import read_flat
 from radarface.measurements.raw import raw_from_flat, reconstruct_volume
 from radarface.radar import C_MM_PER_S, ImageGrid, RadarConfig, antennas, qar50_positions
 from radarface.radar.analysis import SINC_3DB, minus3db_width
@@ -36,8 +37,10 @@ def point_signal(tx: np.ndarray, rx: np.ndarray, freqs: np.ndarray, points: np.n
     return out
 
 
-def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0, transform=None, **extra):
-    """A raw file written with h5py alone, following data/README.md (the documented layout)."""
+def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0, transform=None, attrs=None,
+                 **extra):
+    """A raw file written with h5py alone, following data/README.md (the documented layout); ``attrs``
+    maps ``/group@name`` to attribute values set last."""
     n = len(signal)
     with h5py.File(path, "w") as h5:
         h5.attrs.update({"format": "radarface-measurements", "format_version": 1, "complete": True})
@@ -50,10 +53,14 @@ def write_layout(path, signal, tx, rx, freqs, *, empty_room=None, range_mm=400.0
             h5["raw/empty_room"] = empty_room
         if transform is not None:
             h5["raw/radar_to_model"] = transform
-        h5["captures/subject"] = np.array([f"S{i}" for i in range(n)], dtype=object)
-        h5["captures/expression"] = np.array(["neutral"] * n, dtype=object)
+        strings = h5py.string_dtype()  # explicit: h5py cannot infer it from an empty object array
+        h5.create_dataset("captures/subject", data=np.array([f"S{i}" for i in range(n)], dtype=object), dtype=strings)
+        h5.create_dataset("captures/expression", data=np.array(["neutral"] * n, dtype=object), dtype=strings)
         for key, value in extra.items():
             h5[key] = value
+        for key, value in (attrs or {}).items():
+            where, _, name = key.partition("@")
+            h5.require_group(where).attrs[name] = value
     return path
 
 
@@ -81,7 +88,7 @@ def test_point_reflectors_are_reconstructed_where_they_are(points_file):
     assert captures.amplitude.shape == (1, 16, 16) and captures.radar["layout"] == "raw"
     own = meas.read(points_file, config=QAR, progress=False)  # the internal grid, no compatibility checks
     assert own.amplitude.shape == (1, 32, 32) and own.pixel_mm == 4.0
-    raw = raw_from_flat(meas.format.read_flat(points_file), str(points_file))
+    raw = raw_from_flat(read_flat(points_file), str(points_file))
     fine = np.arange(-2.0, 2.0 + 1e-9, 0.25)
     for point in POINTS:
         model = point + [0.0, 0.0, QAR.array_z_mm]
@@ -102,7 +109,7 @@ def test_qar50_point_spread_width_matches_theory(tmp_path):
     freqs = np.linspace(72e9, 82e9, 8)
     signal = point_signal(tx, rx, freqs, np.array([[0.0, 0.0, -400.0]]), np.array([1.0]))[None]
     path = write_layout(tmp_path / "psf.h5", signal.astype(np.complex64), tx, rx, freqs)
-    raw = raw_from_flat(meas.format.read_flat(path), str(path))
+    raw = raw_from_flat(read_flat(path), str(path))
     cut = np.arange(-6.0, 6.0 + 1e-9, 0.1)
     z = np.array([QAR.array_z_mm - 400.0])
     theory = SINC_3DB * C_MM_PER_S / 77e9 * 400.0 / (2.0 * 141.0)
@@ -170,7 +177,8 @@ BAD = {
     "signal dtype": (lambda g: g.update(signal=g["signal"].real.copy()), "/raw/signal", "complex"),
     "signal non-finite": (lambda g: g["signal"].__setitem__((0, 1, 2, 3), np.nan), "/raw/signal", "NaN"),
     "positions count": (lambda g: g.update(tx=g["tx"][:-1]), "/raw/signal", "got (1, 12, 12, 4)"),
-    "positions shape": (lambda g: g.update(rx=g["rx"][:, :2]), "/raw/rx_positions_mm", "(K, 3)"),
+    "positions shape": (lambda g: g.update(rx=g["rx"][:, :2]), "/raw/rx_positions_mm",
+                        "(Nr, 3) = (Nr >= 1, 3), got (12, 2)"),
     "frequencies not uniform": (lambda g: g.update(freqs=np.array([72e9, 73e9, 75e9, 76e9])), "/raw/frequencies_hz",
                                 "uniform"),
     "empty room shape": (lambda g: g.update(empty_room=g["signal"][0, :, :, :2]), "/raw/empty_room", "(12, 12, 4)"),
@@ -190,6 +198,52 @@ def test_bad_raw_files_raise_an_error_naming_the_field(tmp_path, case):
     with pytest.raises(MeasurementFormatError) as err:
         meas.load(path, QAR, progress=False)
     assert err.value.field == field and text in str(err.value), str(err.value)
+
+
+# the attribute checks of image files apply to raw files too, before any back-projection
+REFUSED = {
+    "zero captures": (lambda g: g.update(signal=g["signal"][:0]), "/raw/signal",
+                      ["holds 0 captures (shape (0, 12, 12, 4), N = 0)", "needs N >= 1"]),
+    "complete as a string": (lambda g: g.update(attrs={"/@complete": "False"}), "/@complete",
+                             ["got the string 'False'", "write the file again"]),
+    "half a frequency step": (lambda g: g.update(attrs={"/radar@n_freq": 0.5}), "/radar@n_freq",
+                              ["expected an integer, got 0.5 (float)"]),
+    "array 1e9 mm away": (lambda g: g.update(attrs={"/ground_truth@array_z_mm": 1e9}), "/ground_truth@array_z_mm",
+                          ["got 1e+09 mm, accepted [-5000, 5000] mm"]),
+    "transform 1e9 mm away": (lambda g: g.update(transform=translation(1e9)), "/raw/radar_to_model",
+                              ["z translation (array_z_mm) is 1e+09 mm, accepted [-5000, 5000] mm"]),
+    "range in metres": (lambda g: g.update(range_mm=0.4), "/radar@range_mm",
+                        ["got 0.4 mm, accepted [50, 10000] mm", "store millimetres"]),
+    "frequencies in GHz": (lambda g: g.update(freqs=g["freqs"] / 1e9), "/raw/frequencies_hz",
+                           ["values must lie in [1e+09, 1e+12] Hz, got [72, 82]", "store Hz"]),
+    "all-zero signal": (lambda g: g.update(signal=np.zeros_like(g["signal"])), "/raw/signal",
+                        ["capture 0 of 1 is all zeros", "drop empty captures"]),
+    "signal equal to the empty room": (lambda g: g.update(empty_room=g["signal"][0]), "/raw/signal",
+                                       ["all zeros after subtracting /raw/empty_room"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_implausible_raw_files_are_refused_before_back_projection(tmp_path, monkeypatch, case):
+    from radarface.measurements import raw
+
+    def no_back_projection(*args, **kwargs):
+        raise AssertionError("refused files must not be back-projected")
+
+    monkeypatch.setattr(raw, "reconstruct_volume", no_back_projection)
+    good = _good()
+    change, field, words = REFUSED[case]
+    change(good)
+    path = write_layout(tmp_path / "bad.h5", good["signal"], good["tx"], good["rx"], good["freqs"],
+                        empty_room=good.get("empty_room"), transform=good.get("transform"),
+                        range_mm=good.get("range_mm", 400.0), attrs=good.get("attrs"))
+    for reader in (lambda p: meas.load(p, QAR, progress=False), lambda p: meas.read(p, config=QAR, progress=False)):
+        with pytest.raises(MeasurementFormatError) as err:
+            reader(path)
+        message = str(err.value)
+        assert err.value.field == field and message.startswith(f"{path}: {field}: "), message
+        for word in words:
+            assert word in message, (word, message)
 
 
 INCOMPATIBLE = {

@@ -5,7 +5,7 @@ import pytest
 
 from radarface.facemodel import load_model
 from radarface.experiments import real_data as mev
-from radarface.measurements.format import Captures
+from radarface.measurements import Captures
 
 
 def test_identity_analysis_separates_subjects_and_counts_nearest_neighbours():

@@ -203,7 +203,7 @@ def test_weights_of_another_radar_are_refused_naming_both(setup):
 def test_user_errors_end_with_one_paragraph_and_exit_code_2(setup, tmp_path):
     dataset = next((setup["root"] / "data").glob("synthetic_smoke_*.h5"))  # HDF5, but not a measurement file
     cases = [((tmp_path / "missing.h5", "--profile", PROFILE), "no capture file"),
-             ((dataset, "--profile", PROFILE), "/@format: missing attribute: not a radarface measurement file"),
+             ((dataset, "--profile", PROFILE), "/@format: missing attribute, required in every file"),
              ((setup["captures"], "--profile", PROFILE, "--checkpoints", tmp_path), "manifest.json is missing"),
              ((setup["captures"], "--profile", PROFILE, "--inputs", "amplitude"), "hold no ['autoencoder_amplitude'")]
     bad = tmp_path / "bad.h5"

@@ -151,13 +151,23 @@ else:
     print("the file was finished without rendering in this run (e.g. completed from its journal)")
 
 # %% [markdown]
-# ## Summary
+# ## Headline
 # The dataset is a single HDF5 file that every later notebook opens with
-# `RadarFaceDataset(path, inputs=..., split=...)`. At the `cpu` and `paper` profiles the
-# parameter statistics must match their sampling distributions closely:
+# `RadarFaceDataset(path, inputs=..., split=...)`. At every profile the file must be
+# complete, its images finite and in [0, 1], its splits must add up to every sample, and
+# the targets must turn back into the stored parameters. At `cpu` and `paper` (10,000
+# samples) each parameter's mean and standard deviation must also lie within 0.1 standard
+# deviations of its sampling distribution's (a few dozen smoke samples are too few).
 
 # %%
+# NBVAL_CHECK_OUTPUT
+print(f"{len(data)} samples, {data.channels} images of {data.image_shape} each, targets of {data.normaliser.dim} "
+      f"numbers; splits {splits}")
+with dataset.open_dataset_file(path) as h5:
+    assert bool(h5.attrs["complete"]), f"{path.name} is not marked complete"
+assert sum(splits.values()) == len(data) == cfg["n_samples"], splits
+assert all(np.isfinite(x).all() and 0.0 <= x.min() and x.max() <= 1.0 for x in (amp, dep))
+assert all(np.allclose(back[g], params[g], rtol=1e-5, atol=1e-5) for g in back)
 if profile != "smoke":
     for name, mean, std, exp_mean, exp_std in rows:
         assert abs(mean - exp_mean) < 0.1 * exp_std and abs(std - exp_std) < 0.1 * exp_std, name
-print(f"{len(data)} samples, {data.channels} images of {data.image_shape} each, targets of {data.normaliser.dim} numbers")

@@ -18,10 +18,10 @@
 #
 # **Loss.** Plain L2 on the amplitude image. On the depth image the background (depth 0
 # wherever the amplitude is below the dynamic range) covers about two thirds of the
-# pixels and ends in a jump at the face's outline; at the `cpu` profile its pixels weigh
-# `decoder_background_weight` = 0.1 so the decoder spends its effort on the surface
-# rather than the outline (the `paper` profile keeps 1, the paper's plain L2). See
-# `radarface.losses`.
+# pixels and ends in a jump at the face's outline; its pixels weigh
+# `decoder_background_weight`, a profile setting: 1 is the paper's plain L2 (the `paper`
+# profile); below 1 (0.1 at `cpu`) the decoder spends more of its effort on the surface
+# than on the outline (see `radarface.losses`).
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -50,6 +50,7 @@ from radarface.plots import save
 from radarface.plots import decoder as dplots
 from radarface.plots.training import plot_history
 
+# %%
 cfg = profiles.resolve(profile, decoder_backbone=backbone, decoder_epochs=epochs, decoder_batch=batch,
                        decoder_lr=lr, decoder_background_weight=background_weight, seed=seed,
                        model=model)
@@ -173,9 +174,8 @@ save(fig, f"05_sensitivity_{outputs}");
 # the exact MIMO reference (`radar.render_reference`, full 94 × 94 array). The reference
 # takes minutes per face, so it runs on every k-th scatterer and voxel with all channels
 # and frequencies and is scaled by k, as `benchmarks/render.py` does (its cost is linear
-# in both). Paper: 58 ms per image for its decoder against about 2 minutes for its
-# ray tracer (~2000×). Timings depend on the machine and its load, so this cell's output
-# is not regression-checked.
+# in both). The paper's own timings are printed beside these at the end. Timings depend
+# on the machine and its load, so this cell's output is not regression-checked.
 
 # %%
 vectors = test_params[:8].repeat(8, 1)  # 64 parameter vectors
@@ -197,7 +197,7 @@ dplots.plot_timings(timing, ax=ax)
 save(fig, f"05_timing_{outputs}");
 
 # %% [markdown]
-# ## Results file and headline
+# ## Results file
 # Metrics, sensitivities and timings go to `runs/<profile>/results/decoder_<outputs>.json`.
 
 # %%
@@ -207,15 +207,41 @@ results = {"profile": profile, "outputs": outputs, "backbone": cfg["decoder_back
            "checkpoint": fit.checkpoint.name, "history": fit.history, "threads": fit.threads}
 print(metrics.write_results(results, profile, f"decoder_{outputs}"))
 
+# %% [markdown]
+# ## Headline
+# How well the learned renderer reproduces the physics renderer on held-out parameters,
+# against the mean training image (a decoder that ignores its input), and its lowest
+# validation loss. At `cpu` and `paper` it must explain at least half of the image loss the
+# mean image leaves (ratio below 0.5) and reach a validation loss below 0.02 (the `cpu`
+# profile's narrow ResNet-18 reaches about 0.009 in 30 epochs, `docs/tuning.md`; a run
+# that diverged or a loss whose scale changed fails). The `smoke` profile trains on a few
+# dozen images for seconds: its check is only that the images are finite and in range.
+
 # %%
 # NBVAL_CHECK_OUTPUT
 ratio = losses["decoder"] / losses["mean image"]
+best_val = float(np.min(fit.history["val_loss"]))
+correlation = float(np.nanmedian(summary["correlation"]))
 print(f"learned renderer ({outputs}): test image loss {losses['decoder']:.3f} = {ratio:.2f} × the mean "
-      f"training image's; sensitivity maps correlate with the physics renderer's at "
-      f"{np.nanmedian(summary['correlation']):.2f} (median over parameters)")
-if profile != "smoke":  # the smoke profile trains on 38 images for seconds: no claim to check
-    assert ratio < 0.5, losses
+      f"training image's; lowest validation loss {best_val:.3f}; sensitivity maps correlate with the physics "
+      f"renderer's at {correlation:.2f} (median over parameters)")
+assert decoded.shape == test_images.shape and torch.isfinite(decoded).all(), decoded.shape
+assert 0.0 <= float(decoded.min()) and float(decoded.max()) <= 1.0 and np.isfinite(best_val)
+if profile != "smoke":
+    assert ratio < 0.5 and best_val < 0.02, (losses, best_val)
+
+# %% [markdown]
+# Speed, beside the paper's (its learned renderer against its ray tracer). Timings depend
+# on the machine and its load, so this cell's output is not regression-checked; at `cpu` and
+# `paper` the learned renderer must be at least 10 times faster than the fast physics
+# renderer, one image per call.
 
 # %%
+from radarface import paper
+
 print(f"speed-up over the fast physics renderer {speedup['fast_s']:.0f}×, over the exact reference "
-      f"{speedup['reference_s']:.0f}× (paper: ~2000× over its ray tracer)")
+      f"{speedup['reference_s']:.0f}×; the paper's: {paper.LEARNED_RENDERER_SPEEDUP:.0f}× "
+      f"({paper.LEARNED_RENDERER_S_PER_IMAGE * 1e3:.0f} ms against {paper.PHYSICS_RENDERER_S_PER_IMAGE:.0f} s)")
+assert all(np.isfinite(v) and v > 0 for v in speedup.values()), speedup
+if profile != "smoke":
+    assert speedup["fast_s"] > 10, timing

@@ -58,16 +58,14 @@ import numpy as np
 import torch
 
 from radarface import facemodel, metrics, profiles, refine
-from radarface.experiments import evaluation as ev
-from radarface.experiments import paper_table
+from radarface.experiments import evaluation as ev, paper_table
 from radarface.experiments.fitting import (TrainedNetworks, decoder_data, encoder_data, face_metric, fit_autoencoder,
                                            fit_decoder, profile_encoder, validation_loss)
 from radarface.experiments.renderers import decoder_render_fn
 from radarface.experiments.settings import AutoencoderSettings, RefinementSettings, RendererSettings
 from radarface.losses import autoencoder_loss, image_loss, parameter_error
 from radarface.models import CHANNELS, Autoencoder, channels_for, depth_channels
-from radarface.plots import save
-from radarface.plots import decoder as dplots
+from radarface.plots import decoder as dplots, save
 from radarface.plots.results import plot_reconstructions
 from radarface.plots.training import plot_history
 
@@ -186,7 +184,7 @@ few = slice(0, min(8, len(test)))
 loss_options = {"depth_channels": depth_channels(inputs), "background_weight": refinement.background_weight,
                 "depth_weight": refinement.depth_weight}
 
-
+# %%
 class Refinement(torch.nn.Module):
     """The parameters (B, E) of B images, start + offset, with the offset as weights; ``forward`` is the objective."""
 
@@ -203,7 +201,7 @@ class Refinement(torch.nn.Module):
         rendered = self.renderer(torch.cat([self.params, self.given], 1))
         return image_loss(rendered, self.images, **loss_options) + refinement.prior_weight * self.params.square().mean()
 
-
+# %%
 start = torch.as_tensor(ev.prediction(autoencoder.encoder, test_images[few], test_given[few]), dtype=torch.float32)
 analysis = Refinement(autoencoder.renderer, test_images[few], start[:, :n_encoded], test_given[few])
 with torch.no_grad():

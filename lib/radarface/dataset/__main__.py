@@ -9,8 +9,8 @@
     python -m radarface.dataset info data/NAME.h5
     python -m radarface.dataset path [--profile P] [--set NAME=VALUE ...]
 
-``generate`` is resumable: after Ctrl-C, ``kill -9`` or a power cut, run the same command
-again. Without ``--out`` it writes the profile's default file (what the notebooks read,
+``generate`` is resumable: after Ctrl-C, ``kill -9``, a power cut or a full disk (exit code 1,
+with a message saying how many samples are saved), run the same command again. Without ``--out`` it writes the profile's default file (what the notebooks read,
 see ``path``); ``--n`` defaults to the profile's ``n_samples``. ``--set`` overrides any
 profile setting (e.g. ``--set image_size=48``).
 """
@@ -29,6 +29,7 @@ from radarface import profiles
 from radarface.dataset.combine import combine
 from radarface.dataset.generator import default_path, generate, parse_shard, profile_config, shard_path
 from radarface.dataset.schema import open_dataset_file, read_settings
+from radarface.dataset.store import DiskFull
 from radarface.facemodel import load_model
 from radarface.run import parse_settings
 
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except KeyboardInterrupt:
         return 130  # the writer has said how to resume
+    except DiskFull as err:  # not a usage error: the same command works once there is room
+        print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"python -m radarface.dataset {args.command}: {err}", file=sys.stderr)
         return 2

@@ -10,10 +10,10 @@ from typing import Any
 import h5py
 
 from radarface.dataset import schema
-from radarface.dataset.store import atomic_rename
+from radarface.dataset.store import DiskFull, writing_hdf5
 
 #: Attributes describing one file's own range or state, not shared by all shards.
-_PER_FILE = {"settings", "complete", "index_start", "index_stop", "shards"}
+_PER_FILE = {"settings", "complete", "index_start", "index_stop", "shards", "shard_identity", "content_sha256"}
 
 
 def combine(paths: list[str | Path], out: str | Path) -> Path:
@@ -22,6 +22,8 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
     The shards must share every setting except their index ranges, and the ranges must
     tile ``[0, n)``. Nothing is copied: ``out`` reads from the shard files, found relative
     to its own folder, so keep them together. ``out`` is complete only if every shard is.
+    Each shard's identity (seed, settings and content digests) is recorded, and opening
+    ``out`` refuses a shard that has changed since.
     """
     if not paths:
         raise ValueError("combine needs at least one shard file, got none")
@@ -33,6 +35,7 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
                 "path": path, "settings": schema.read_settings(h5), "complete": bool(h5.attrs["complete"]),
                 "attrs": {k: v for k, v in h5.attrs.items() if k not in _PER_FILE},
                 "layout": {name: (h5[name].shape, h5[name].dtype) for name in schema.REQUIRED_FIELDS},
+                "identity": schema.shard_identity(h5),
             })
     shards.sort(key=lambda s: s["settings"]["index_start"])
     first = shards[0]
@@ -55,8 +58,20 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
     settings: dict[str, Any] = {**first["settings"], "index_start": 0, "index_stop": n}
     rel = [os.path.relpath(s["path"].resolve(), out.resolve().parent) for s in shards]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
-    with h5py.File(tmp, "w") as h5:
+    # virtual datasets hold only their mappings: a few kB per shard and field, plus the attributes
+    n_bytes = (1 << 20) + 4096 * len(shards) * len(schema.REQUIRED_FIELDS) + 4 * len(json.dumps(settings))
+    try:
+        _write(out, n_bytes, shards, rel, settings)
+    except DiskFull as err:
+        raise DiskFull(err.errno, f"{err}; nothing was written: free some space and rerun combine",
+                       err.filename) from None
+    return out
+
+
+def _write(out: Path, n_bytes: int, shards: list[dict[str, Any]], rel: list[str], settings: dict[str, Any]) -> None:
+    """The combined file: virtual datasets over the shards' rows, their identities, the common attributes."""
+    first, n = shards[0], int(settings["n"])
+    with writing_hdf5(out, n_bytes) as h5:
         for name in schema.REQUIRED_FIELDS:
             shape, dtype = first["layout"][name]
             layout = h5py.VirtualLayout(shape=(n, *shape[1:]), dtype=dtype)
@@ -67,6 +82,5 @@ def combine(paths: list[str | Path], out: str | Path) -> Path:
             h5.create_virtual_dataset(name, layout, fillvalue=0)
         schema.write_attrs(h5, settings, first["attrs"])
         h5.attrs["shards"] = json.dumps(rel)
+        h5.attrs["shard_identity"] = json.dumps([s["identity"] for s in shards], sort_keys=True)
         h5.attrs["complete"] = all(s["complete"] for s in shards)
-    atomic_rename(tmp, out)
-    return out

@@ -18,11 +18,15 @@ Attributes: ``settings`` (JSON of everything a resumed run must agree on: radar 
 model identity and hash, seed, n, dtype, index range, schema and library version), the
 same values spread over readable attributes (``config``, ``model_hash``, ...), the
 sampling ranges needed for normalisation (``pose_limits``, ``render_param_ranges``),
-``split_seed``/``split_fractions``, and ``complete``, set last.
+``split_seed``/``split_fractions``, ``content_sha256`` (:class:`ContentDigest` of the
+rows), and ``complete``, set last. A file made by ``combine`` holds virtual datasets over
+its shards plus ``shards`` (their paths) and ``shard_identity`` (per shard: index range,
+seed, settings and content digests), which opening the file checks against the shards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -175,6 +179,7 @@ def check_schema(h5: h5py.File, path: Path, *, allow_incomplete: bool = False) -
         if h5["amplitude"].shape != h5["depth"].shape:
             raise ValueError(f"{path}: amplitude {h5['amplitude'].shape} and depth {h5['depth'].shape} differ")
         _check_virtual_sources(h5, path)
+        _check_shards(h5, path)
     except OSError as err:
         raise ValueError(f"{path} is corrupt or truncated: {err}") from None
     if not bool(h5.attrs["complete"]) and not allow_incomplete:
@@ -182,6 +187,74 @@ def check_schema(h5: h5py.File, path: Path, *, allow_incomplete: bool = False) -
         raise ValueError(f"{path} is incomplete ({done} of {h5['done'].shape[0]} samples): rerun the "
                          "generate command to finish it, or pass allow_incomplete=True to read the "
                          "finished samples")
+
+
+class ContentDigest:
+    """sha256 of a dataset's arrays, row by row in index order, whatever blocks the rows were written in."""
+
+    def __init__(self, fields: dict[str, tuple[tuple[int, ...], str]]):
+        self._fields = {name: hashlib.sha256(f"{name}:{tuple(map(int, row))}:{np.dtype(dtype).name};".encode())
+                        for name, (row, dtype) in fields.items()}
+
+    def update(self, arrays: dict[str, np.ndarray]) -> None:
+        """Add the next rows (call in increasing index order; rows never rendered are left out)."""
+        for name, h in self._fields.items():
+            h.update(np.ascontiguousarray(arrays[name]).tobytes())
+
+    def hexdigest(self, done: np.ndarray) -> str:
+        """The digest, given which rows are present (``done``)."""
+        h = hashlib.sha256(np.packbits(np.asarray(done, dtype=bool)).tobytes())
+        for name, field_hash in self._fields.items():
+            h.update(f"{name}={field_hash.hexdigest()};".encode())
+        return h.hexdigest()
+
+
+def content_digest(h5: h5py.File, rows: int = 256) -> str:
+    """The file's ``content_sha256``, or, for files written before it was stored, computed from the arrays."""
+    if "content_sha256" in h5.attrs:
+        return str(h5.attrs["content_sha256"])
+    names = IMAGE_FIELDS + PARAM_FIELDS
+    digest, done = ContentDigest({name: (h5[name].shape[1:], h5[name].dtype) for name in names}), h5["done"][:]
+    for lo in range(0, len(done), rows):
+        keep = done[lo:lo + rows]
+        digest.update({name: h5[name][lo:lo + rows][keep] for name in names})
+    return digest.hexdigest(done)
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    """sha256 of the settings that fix a file's content (cosmetic ones left out)."""
+    kept = {k: v for k, v in settings.items() if k not in COSMETIC_SETTINGS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
+def shard_identity(h5: h5py.File) -> dict[str, Any]:
+    """What ``combine`` records of one shard: index range, seed, settings and content digests."""
+    settings = read_settings(h5)
+    return {"index_start": int(settings["index_start"]), "index_stop": int(settings["index_stop"]),
+            "seed": settings.get("seed"), "settings_sha256": settings_digest(settings),
+            "content_sha256": content_digest(h5)}
+
+
+def _check_shards(h5: h5py.File, path: Path) -> None:
+    """Refuse a combined file whose shards changed after ``combine`` (regenerated, replaced, other seed)."""
+    if "shards" not in h5.attrs:
+        return
+    rerun = f"rerun `python -m radarface.dataset combine --out {path} <shard files>`"
+    if "shard_identity" not in h5.attrs:
+        raise ValueError(f"{path} was combined by an older radarface that did not record its shards' identity, so "
+                         f"a changed shard would go unnoticed; {rerun} to record it")
+    combined = read_settings(h5)
+    for file, recorded in zip(read_json_attr(h5, "shards"), read_json_attr(h5, "shard_identity")):
+        with h5py.File(path.parent / file, "r") as shard:
+            now = shard_identity(shard)
+            if now == recorded:
+                continue
+            was = {**combined, "index_start": recorded["index_start"], "index_stop": recorded["index_stop"]}
+            diffs = settings_diff(was, read_settings(shard), ignore=COSMETIC_SETTINGS)
+        what = "; ".join(diffs) if diffs else "its arrays differ (content checksum)"
+        raise ValueError(f"{path} combines shard {file}, which changed after combine: {what}. Regenerate the shard "
+                         f"with its original settings (seed {recorded['seed']}), or {rerun} to use the shards as "
+                         "they are now")
 
 
 def _check_virtual_sources(h5: h5py.File, path: Path) -> None:

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -160,7 +161,10 @@ def _context(source: SampleSource) -> mp.context.BaseContext:
 @contextlib.contextmanager
 def _results(source: SampleSource, spans: list[tuple[int, int]], workers: int) -> Iterator[Iterator]:
     """Finished spans ``(start, stop, arrays, cpu_seconds)`` in completion order, from ``workers`` processes."""
-    if workers == 1 or len(spans) <= 1:
+    if not spans:  # e.g. a rerun that only assembles: no renderer to set up
+        yield iter(())
+        return
+    if workers == 1 or len(spans) == 1:
         source.setup()
         yield (_render_span(source, span) for span in spans)
         return
@@ -253,43 +257,71 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
                 journal.remove()  # left over if a run died between the final rename and cleanup
                 return path
     with _exclusive(journal):
-        for stale in path.parent.glob(f".tmp-*-{path.name}"):  # a snapshot or final file cut short
-            stale.unlink(missing_ok=True)
-        if journal.exists():
-            schema.check_settings(path, journal.settings(), settings, what="unfinished dataset")
-        else:
-            journal.create(settings)
-            if snapshot is not None:
-                store.import_snapshot(path, journal, fields)
-        done = store.done_mask(journal.verified_blocks(fields), start, stop)
-        workers = resolve_workers(workers)
-        todo = int((~done).sum())
-        size = block_size or max(1, min(8, math.ceil(todo / (8 * workers))))
-        spans = plan_blocks(~done, start, size)
-        bar = progress_bars.bar(total=stop - start, initial=int(done.sum()), unit="sample", desc=path.name,
-                   disable=not progress, mininterval=1.0, smoothing=0.05, file=sys.stderr)
-        began, rendered, cpu_seconds = time.perf_counter(), 0, 0.0
         try:
-            with _stop_on_sigterm(), _results(source, spans, workers) as results:
-                for a, b, arrays, cpu in results:
-                    journal.write_block(a, b, _conform(arrays, fields, a, b))
-                    bar.update(b - a)
-                    rendered, cpu_seconds = rendered + b - a, cpu_seconds + cpu
-        except KeyboardInterrupt as err:
-            bar.close()
-            _on_interrupt(path, journal, fields, settings, extra_attrs, err)
-            raise Interrupted(str(err) or "interrupted") from None
-        bar.close()
-        seconds = time.perf_counter() - began
-        # provenance of the run that finished the file: wall-clock rate (pool start-up included)
-        # and CPU time per sample, which other load on the machine does not inflate
-        stats = {"workers": workers, "rendered": rendered, "seconds": round(seconds, 3),
-                 "samples_per_s": round(rendered / seconds, 4) if rendered and seconds > 0 else None,
-                 "cpu_s_per_sample": round(cpu_seconds / rendered, 4) if rendered else None}
-        store.assemble(path, journal, fields, settings, extra_attrs, complete=True)
-        schema.generation_log_path(path).write_text(json.dumps(stats, indent=1) + "\n")
-        journal.remove()
+            _generate_locked(path, journal, fields, settings, extra_attrs, source, snapshot is not None,
+                             workers=workers, progress=progress, block_size=block_size)
+        except store.DiskFull as err:
+            raise _saved_so_far(err, journal, start, stop) from None
     return path
+
+
+def _generate_locked(path: Path, journal: Journal, fields: Fields, settings: dict[str, Any],
+                     extra_attrs: dict[str, Any], source: SampleSource, has_snapshot: bool, *,
+                     workers: int, progress: bool, block_size: int | None) -> None:
+    """The body of :func:`write_dataset` once the journal's lock is held: render what is missing, assemble."""
+    start, stop = int(settings["index_start"]), int(settings["index_stop"])
+    for stale in path.parent.glob(f".tmp-*-{path.name}"):  # a snapshot or final file cut short
+        stale.unlink(missing_ok=True)
+    if journal.exists():
+        schema.check_settings(path, journal.settings(), settings, what="unfinished dataset")
+    else:
+        journal.create(settings)
+        if has_snapshot:
+            store.import_snapshot(path, journal, fields)
+    done = store.done_mask(journal.verified_blocks(fields), start, stop)
+    workers = resolve_workers(workers)
+    todo = int((~done).sum())
+    size = block_size or max(1, min(8, math.ceil(todo / (8 * workers))))
+    spans = plan_blocks(~done, start, size)
+    bar = progress_bars.bar(total=stop - start, initial=int(done.sum()), unit="sample", desc=path.name,
+                            disable=not progress, mininterval=1.0, smoothing=0.05, file=sys.stderr)
+    began, rendered, cpu_seconds = time.perf_counter(), 0, 0.0
+    try:
+        with _stop_on_sigterm(), _results(source, spans, workers) as results:
+            for a, b, arrays, cpu in results:
+                journal.write_block(a, b, _conform(arrays, fields, a, b))
+                bar.update(b - a)
+                rendered, cpu_seconds = rendered + b - a, cpu_seconds + cpu
+    except KeyboardInterrupt as err:
+        bar.close()
+        _on_interrupt(path, journal, fields, settings, extra_attrs, err)
+        raise Interrupted(str(err) or "interrupted") from None
+    finally:
+        bar.close()  # also when the disk fills or a sample fails, so the error is not mixed into the bar
+    seconds = time.perf_counter() - began
+    # provenance of the run that finished the file: wall-clock rate (pool start-up included)
+    # and CPU time per sample, which other load on the machine does not inflate
+    stats = {"workers": workers, "rendered": rendered, "seconds": round(seconds, 3),
+             "samples_per_s": round(rendered / seconds, 4) if rendered and seconds > 0 else None,
+             "cpu_s_per_sample": round(cpu_seconds / rendered, 4) if rendered else None}
+    store.assemble(path, journal, fields, settings, extra_attrs, complete=True)
+    journal.remove()  # first: frees the space the sidecar may need
+    try:
+        schema.generation_log_path(path).write_text(json.dumps(stats, indent=1) + "\n")
+    except OSError as err:  # the dataset is complete; only its timings are lost
+        warnings.warn(f"{path} is complete, but its timings could not be written to "
+                      f"{schema.generation_log_path(path).name}: {err}", stacklevel=3)
+
+
+def _saved_so_far(err: store.DiskFull, journal: Journal, start: int, stop: int) -> store.DiskFull:
+    """``err`` restated for the user: how many samples the journal keeps, and how to go on."""
+    try:
+        n_done = int(store.done_mask(journal.blocks(), start, stop).sum())
+    except OSError:
+        n_done = 0
+    return store.DiskFull(err.errno, f"{err}. {n_done} of {stop - start} samples are saved in the journal "
+                                     f"{journal.dir}; free some space and rerun the same command to resume",
+                          err.filename)
 
 
 def _conform(arrays: dict[str, np.ndarray], fields: Fields, a: int, b: int) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from radarface.experiments.fitting import TrainedNetworks, encoder_data, finetun
 from radarface.experiments.settings import GapSettings, RefinementSettings
 from radarface.facemodel import MorphableModel
 from radarface.losses import image_loss
-from radarface.measurements import Captures
+from radarface.measurements.captures import Captures
 from radarface.models.decoder import depth_channels
 from radarface.train import predict
 

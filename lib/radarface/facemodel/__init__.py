@@ -6,8 +6,9 @@
 - :func:`load_model`: ``"builtin"`` (no files), ``"ict"`` (ICT-FaceKit folder), a BFM 2019
   HDF5 path, or ``"auto"`` (BFM if present, else ICT, else builtin).
 
-Modules: ``model`` (the class), ``builtin``, ``ict``, ``bfm`` (reader and writer), ``stats``
-(components available, mode sizes, extents).
+Modules: ``model`` (the class and its plausibility checks), ``builtin``, ``ict``, ``bfm``
+(reader), ``statismo`` (writer of the same layout), ``pca``, ``stats`` (components
+available, mode sizes, extents).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import operator
 import os
 from pathlib import Path
 
-from .bfm import read_bfm, write_bfm
+from .bfm import find_bfm_file, read_bfm, write_bfm
 from .builtin import builtin_model
 from .ict import default_ict_dir, find_ict_folder, load_ict
-from .model import MorphableModel, pca_basis
+from .model import MorphableModel
+from .pca import pca_basis
 from .stats import available_components, extent_statistics, mode_rms_mm
 
 __all__ = ["MorphableModel", "load_model", "builtin_model", "load_ict", "read_bfm",
@@ -40,17 +42,6 @@ def _count(value, what: str) -> int:
     if count < 0:
         raise ValueError(f"{what} must be an integer >= 0, got {count}")
     return count
-
-
-def find_bfm_file() -> Path | None:
-    """A BFM 2019 file: ``$RADARFACE_BFM`` if it exists, else ``data_dir()/model2019*.h5``, else None."""
-    from ..paths import data_dir
-
-    env = os.environ.get("RADARFACE_BFM")
-    if env and Path(env).expanduser().is_file():
-        return Path(env).expanduser()
-    found = sorted(data_dir().glob("model2019*.h5"))
-    return found[0] if found else None
 
 
 def _auto(n_shape: int, n_expression: int) -> MorphableModel:

@@ -8,20 +8,25 @@ f32 in mm²; ``model/noiseVariance`` (1,); ``representer/points`` (3, N) f32;
 ``/metadata/landmarks/json``. A face is
 ``mean_shape + mean_expr + B_s·(sqrt(var_s)·α) + B_e·(sqrt(var_e)·γ)``; BFM files are in mm.
 
-Files written by :func:`write_bfm` add ``/radarface/face_mask`` (N,) uint8, which the
-reader picks up (other files: every vertex is in the face region).
+Files written by :func:`write_bfm` (in :mod:`.statismo`) add ``/radarface/face_mask`` (N,)
+uint8, which the reader picks up (other files: every vertex is in the face region).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .model import MorphableModel, pca_basis
+from ..paths import data_dir
+from .model import MorphableModel
+from .statismo import write_bfm
+
+__all__ = ["read_bfm", "write_bfm", "find_bfm_file"]
 
 
 def _dataset(f: h5py.File, key: str, path: Path) -> h5py.Dataset:
@@ -90,18 +95,13 @@ def _read_landmarks(f: h5py.File, reference: np.ndarray, path: Path) -> dict[str
         return None
 
 
-#: Plausible size (mm) of a face model's mean mesh along its largest axis: a face with some head around it.
-FACE_SIZE_MM: tuple[float, float] = (80.0, 600.0)
-
-
-def check_size_mm(vertices: np.ndarray, source: str) -> None:
-    """Refuse a mean mesh whose size is not that of a head in millimetres (e.g. a model stored in metres)."""
-    size = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
-    low, high = FACE_SIZE_MM
-    if not low <= size <= high:
-        hint = " It looks like metres: scale it by 1000." if 0.08 <= size <= 0.6 else ""
-        raise ValueError(f"{source}: the mean face is {size:.4g} units across; a face model must be in millimetres "
-                         f"({low:g}–{high:g} mm across).{hint}")
+def find_bfm_file() -> Path | None:
+    """A BFM 2019 file: ``$RADARFACE_BFM`` if it exists, else ``data_dir()/model2019*.h5``, else None."""
+    env = os.environ.get("RADARFACE_BFM")
+    if env and Path(env).expanduser().is_file():
+        return Path(env).expanduser()
+    found = sorted(data_dir().glob("model2019*.h5"))
+    return found[0] if found else None
 
 
 def read_bfm(path: str | Path, n_shape: int = 10, n_expression: int = 7) -> MorphableModel:
@@ -142,61 +142,7 @@ def read_bfm(path: str | Path, n_shape: int = 10, n_expression: int = 7) -> Morp
             if mask.shape != (n,):
                 raise ValueError(f"{path}: /radarface/face_mask has {mask.size} values, the model has {n} vertices")
         landmarks = _read_landmarks(f, reference, path)
-    check_size_mm(mean + expression_mean, str(path))
     return MorphableModel(
         name=path.stem, source=f"bfm:{path.resolve()}", mean=mean + expression_mean,
         shape_basis=shape_basis, expression_basis=expression_basis, triangles=triangles,
         face_mask=mask, landmarks=landmarks, expression_mean=expression_mean)
-
-
-def orthonormal_columns(basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Orthonormal directions (3N, K) and variances (K,) mm² with U·diag(var)·Uᵀ = B·Bᵀ for B (N, 3, K).
-
-    Columns already orthogonal are kept in place (coefficient k keeps its meaning);
-    otherwise the subspace is re-decomposed by SVD (same covariance, new directions).
-    """
-    flat = basis.reshape(basis.shape[0] * 3, basis.shape[2])
-    norms = np.linalg.norm(flat, axis=0)
-    if flat.shape[1] == 0:
-        return flat.copy(), norms**2
-    unit = flat / np.where(norms > 0, norms, 1.0)
-    if np.all(norms > 0) and np.abs(unit.T @ unit - np.eye(flat.shape[1])).max() < 1e-8:
-        return unit, norms**2
-    scaled, variance = pca_basis(flat)
-    return scaled.reshape(flat.shape) / np.sqrt(np.where(variance > 0, variance, 1.0)), variance
-
-
-def write_bfm(model: MorphableModel, path: str | Path) -> Path:
-    """Save ``model`` as a BFM 2019 (statismo 0.9) HDF5 file; returns the path.
-
-    ``/shape/model/mean`` is the mean without the expression part, ``/expression/model/mean``
-    the expression part (zeros if the model has none). Landmarks go to
-    ``/metadata/landmarks/json`` in the statismo list form ``{"id", "coordinates"}`` plus
-    the exact vertex ``"index"``; the face mask to ``/radarface/face_mask``.
-    """
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shape_mean = model.mean - model.expression_mean
-    with h5py.File(path, "w") as f:
-        for part, mean, basis in (("shape", shape_mean, model.shape_basis),
-                                  ("expression", model.expression_mean, model.expression_basis)):
-            directions, variance = orthonormal_columns(basis)
-            g = f.create_group(part)
-            g["model/mean"] = mean.reshape(-1).astype(np.float32)
-            g["model/pcaBasis"] = directions.astype(np.float32)
-            g["model/pcaVariance"] = variance.astype(np.float32)
-            g["model/noiseVariance"] = np.zeros(1, dtype=np.float32)
-            rep = g.create_group("representer")
-            rep.attrs["name"] = "itkStandardMeshRepresenter"
-            rep.attrs["datasetType"] = "POLYGON_MESH"
-            rep["points"] = shape_mean.T.astype(np.float32)
-            rep["cells"] = model.triangles.T.astype(np.int32)
-        f["version/majorVersion"] = np.int32(0)
-        f["version/minorVersion"] = np.int32(9)
-        landmarks = [{"id": name, "coordinates": shape_mean[i].tolist(), "index": i}
-                     for name, i in (model.landmarks or {}).items()]
-        f["metadata/landmarks/json"] = json.dumps(landmarks)
-        f["radarface/face_mask"] = model.face_mask.astype(np.uint8)
-        f["radarface"].attrs.update(name=model.name, source=model.source,
-                                    content_hash=model.content_hash())
-    return path

@@ -29,7 +29,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from .model import MorphableModel, pca_basis
+from .model import MorphableModel
+from .pca import pca_basis
 
 GRID_MM = 2.25
 _SEMI_AXES_MM = (74.0, 103.0)

@@ -37,11 +37,17 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
-from .model import MorphableModel, pca_basis
+from ..paths import ROOT, data_dir
+from .model import MorphableModel
+from .pca import pca_basis
 
 N_FACE_VERTICES = 9409
 CM_TO_MM = 10.0
@@ -70,8 +76,6 @@ _IDENTITY_RE = re.compile(r"^identity(\d+)\.obj$")
 
 def default_ict_dir() -> Path:
     """ICT folder from ``$RADARFACE_ICT_DIR``, else ``<repo>/../shared/ict-facekit``."""
-    from ..paths import ROOT
-
     env = os.environ.get("RADARFACE_ICT_DIR")
     return Path(env).expanduser() if env else ROOT.parent / "shared" / "ict-facekit"
 
@@ -93,8 +97,7 @@ def read_obj(path: Path) -> dict[str, np.ndarray]:
     trimesh's OBJ reader is told to keep the file's order (``maintain_order``, no material
     handling), so vertex i of the result is the file's i-th ``v`` line and quads stay quads.
     """
-    import warnings
-
+    # imported here: trimesh adds about 1 s to every import of the face models, and only ICT files need it
     from trimesh.exchange.obj import load_obj
 
     try:
@@ -190,13 +193,14 @@ def _load_arrays(folder: Path, *, cache: bool) -> tuple[dict, list[str], dict]:
     files = [folder / "generic_neutral_mesh.obj", *identity_files, *expression_files]
     cache_file = None
     if cache:
-        from ..paths import data_dir
-
         cache_file = data_dir() / "cache" / f"ict_{_cache_key(folder, files)}.npz"
         if cache_file.is_file():
             try:
                 with np.load(cache_file) as z:
-                    return {k: z[k] for k in z.files}, names, meta
+                    cached = {k: z[k] for k in z.files}
+                # the OBJ files were checked when the cache was made: non-finite values mean a damaged cache
+                if all(np.all(np.isfinite(v)) for v in cached.values()):
+                    return cached, names, meta
             except (OSError, ValueError, KeyError):
                 pass  # unreadable cache (interrupted write, old format): rebuild it below
     arrays = _parse_folder(folder, identity_files, expression_files)
@@ -209,10 +213,6 @@ def _load_arrays(folder: Path, *, cache: bool) -> tuple[dict, list[str], dict]:
 
 
 def _face_mask(vertices: np.ndarray, triangles: np.ndarray, chin_y: float, half_width: float) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), 1)
     uniq, count = np.unique(edges, axis=0, return_counts=True)
     boundary = uniq[count == 1]

@@ -21,6 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .pca import pca_basis
+from .statismo import write_bfm
+
+__all__ = ["MorphableModel", "check_coefficients", "check_plausible", "pca_basis", "FACE_SIZE_MM"]
+
 
 @dataclass(eq=False, repr=False)
 class MorphableModel:
@@ -38,7 +43,9 @@ class MorphableModel:
         expression_mean: (N, 3) float64, the part of ``mean`` due to expressions (zeros
             when the expression model is centred on the neutral face).
 
-    Arrays are validated, converted to the dtypes above and made read-only.
+    Arrays are validated (errors start with ``source``, so they name the file), converted
+    to the dtypes above and made read-only; a model that would make useless data (a dead
+    mode, a mean face not in millimetres) is refused (:func:`check_plausible`).
     """
 
     name: str
@@ -54,6 +61,13 @@ class MorphableModel:
     _hash: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except ValueError as err:
+            raise ValueError(f"face model {self.source}: {err}") from None
+        check_plausible(self)
+
+    def _validate(self) -> None:
         self.mean = _frozen(np.asarray(self.mean, dtype=np.float64))
         if self.mean.ndim != 2 or self.mean.shape[1] != 3:
             raise ValueError(f"mean must have shape (N, 3), got {self.mean.shape}")
@@ -215,9 +229,39 @@ class MorphableModel:
         re-decomposed by SVD first: the distribution of faces (mean and covariance) is
         kept, but coefficient k then means a different direction than before.
         """
-        from .bfm import write_bfm  # the file format lives with its reader
-
         return write_bfm(self, path)
+
+
+# ------------------------------------------------------------------ checks
+#: Plausible size (mm) of a face model's mean mesh along its largest axis: a face with some head around it.
+FACE_SIZE_MM: tuple[float, float] = (80.0, 600.0)
+
+
+def check_size_mm(vertices: np.ndarray, source: str) -> None:
+    """Refuse a mean mesh (N, 3) whose size is not that of a head in millimetres (e.g. a model stored in metres)."""
+    size = float(np.ptp(vertices, axis=0).max()) if len(vertices) else 0.0
+    low, high = FACE_SIZE_MM
+    if not low <= size <= high:
+        hint = " It looks like metres: scale it by 1000." if 0.08 <= size <= 0.6 else ""
+        raise ValueError(f"face model {source}: the mean face is {size:.4g} units across; a face model must be in "
+                         f"millimetres ({low:g}–{high:g} mm across).{hint}")
+
+
+def check_dead_modes(basis: np.ndarray, what: str, source: str) -> None:
+    """Refuse a basis (N, 3, K) with an all-zero column: a mode of zero (or negative, clipped) variance."""
+    norms = np.sqrt((basis ** 2).sum(axis=(0, 1)))
+    dead = np.flatnonzero(~(norms > 0))
+    if dead.size:
+        k = int(dead[0])
+        raise ValueError(f"face model {source}: {what} mode {k} is zero everywhere (variance 0 or negative); "
+                         f"the source has only {k} independent {what} modes, so ask for at most {k}")
+
+
+def check_plausible(model: MorphableModel) -> None:
+    """Refuse a model that would make useless data: a dead shape or expression mode, or a mean face not in mm."""
+    check_dead_modes(model.shape_basis, "shape", model.source)
+    check_dead_modes(model.expression_basis, "expression", model.source)
+    check_size_mm(model.mean, model.source)
 
 
 # ------------------------------------------------------------------ helpers
@@ -261,26 +305,3 @@ def _check_coefficients_torch(values, k: int, what: str, dtype: torch.dtype,
     if not t.requires_grad and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what} coefficients contain NaN or infinite values")
     return t
-
-
-def pca_basis(deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Principal directions of ``deltas`` (3N, K): returns basis (N, 3, K) scaled by std, variances (K,) mm².
-
-    ``deltas`` holds one mode per column with coefficients ~ N(0, 1), so the covariance is
-    ``deltas @ deltas.T``; the result spans the same subspace with the same covariance,
-    with orthogonal columns sorted by decreasing variance. Signs are fixed (each direction
-    has a positive dot product with a fixed pseudo-random vector; a largest-entry rule
-    would tie on mirror-symmetric faces) so the result does not depend on the LAPACK build.
-    Computed from the small K × K Gram matrix: the basis is ``deltas @ V`` exactly, and
-    this is 10-50x faster than a thin SVD of the tall matrix on a busy 2-core machine.
-    """
-    deltas = np.asarray(deltas, dtype=np.float64)
-    k = deltas.shape[1]
-    if k == 0:
-        return np.zeros((deltas.shape[0] // 3, 3, 0)), np.zeros(0)
-    variance, v = np.linalg.eigh(deltas.T @ deltas)
-    variance, v = np.clip(variance[::-1], 0.0, None), v[:, ::-1]
-    basis = deltas @ v
-    probe = np.random.default_rng(0).standard_normal(deltas.shape[0])
-    basis *= np.where(probe @ basis < 0, -1.0, 1.0)
-    return basis.reshape(-1, 3, k), variance

@@ -7,15 +7,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .bfm import find_bfm_file
+from .builtin import _full_builtin
+from .ict import _expression_names, _identity_files, find_ict_folder
 from .model import MorphableModel
 
 
 def available_components(source: str | Path) -> tuple[int, int]:
     """How many (shape, expression) modes ``source`` offers (same sources as ``load_model``)."""
-    from . import find_bfm_file
-    from .builtin import _full_builtin
-    from .ict import _expression_names, _identity_files, find_ict_folder
-
     text = str(source)
     if text == "builtin":
         _, shape_basis, expression_basis, *_ = _full_builtin()
@@ -53,3 +52,21 @@ def extent_statistics(model: MorphableModel, n: int, rng: np.random.Generator,
     extents = verts.max(axis=1) - verts.min(axis=1)  # (n, 3)
     return {axis: tuple(float(q) for q in np.quantile(extents[:, i], quantiles))
             for i, axis in enumerate(("width x", "height y", "depth z"))}
+
+
+def variance_share(basis: np.ndarray, n_modes: int) -> float:
+    """Share in [0, 1] of the variance of ``basis`` (N, 3, K), mm per σ, that its first ``n_modes`` modes carry.
+
+    The coefficients are N(0, 1), so mode k contributes the sum of its squared displacements.
+
+    >>> basis = np.zeros((1, 3, 3)); basis[0, 0] = [2.0, 1.0, 1.0]
+    >>> round(variance_share(basis, 1), 3)  # 4 of 4 + 1 + 1
+    0.667
+    """
+    b = np.asarray(basis)
+    if b.ndim != 3 or b.shape[1] != 3:
+        raise ValueError(f"basis must have shape (N, 3, K), got {b.shape}")
+    if not 0 <= n_modes <= b.shape[2]:
+        raise ValueError(f"n_modes must lie in 0..{b.shape[2]} (the modes the basis holds), got {n_modes}")
+    var = (b ** 2).sum(axis=(0, 1))
+    return float(var[:n_modes].sum() / var.sum())

@@ -28,8 +28,11 @@ from typing import Any
 import numpy as np
 
 from radarface.measurements import raw
-from radarface.measurements.format import Captures, MeasurementFormatError, read_flat, validate
-from radarface.radar.config import C_MM_PER_S, RadarConfig
+from radarface.measurements.captures import Captures, MeasurementFormatError
+from radarface.measurements.files import read_flat
+from radarface.measurements.checks import validate
+from radarface.radar.array import antenna_positions
+from radarface.radar.config import C_MM_PER_S, RadarConfig, array_extent_mm
 from radarface.radar.image import ImageGrid
 from radarface.radar.params import render_param_ranges
 
@@ -132,9 +135,6 @@ def check_geometry(tx_mm: np.ndarray, rx_mm: np.ndarray, config: RadarConfig, to
     """Refuse antennas tx (Nt, 3), rx (Nr, 3) (radar frame, mm) unless, scaled laterally to the
     training aperture, each lies within ``position_mm`` of an antenna of the same kind of the
     training array (the aperture itself is judged by the resolution check)."""
-    from radarface.radar.array import antenna_positions
-    from radarface.radar.config import array_extent_mm
-
     tx_mm, rx_mm = np.asarray(tx_mm, dtype=np.float64), np.asarray(rx_mm, dtype=np.float64)
     scale = np.array([1.0, 1.0, 0.0]) * config.aperture_mm / array_extent_mm(tx_mm, rx_mm)
     plane = np.array([0.0, 0.0, config.array_z_mm])
@@ -332,15 +332,9 @@ def load(path: str | Path, config: Any = None, *, tolerances: Tolerances | None 
     captures = raw.raw_from_flat(flat, source)
     entries = captures.radar_entries()
     check_radar_attrs({"f_start_hz": float(captures.frequencies_hz[0]), "f_stop_hz": float(captures.frequencies_hz[-1]),
-                       "range_mm": raw_range_mm(flat, source), "aperture_mm": captures.aperture_mm, **entries},
+                       "range_mm": captures.range_mm, "aperture_mm": captures.aperture_mm, **entries},
                       config, tolerances, source)
     out = validate(raw.volume_flat(flat, captures, config, source, **raw_options), source)
     out.radar.update(entries)
     return conform(out, config, tolerances=tolerances, source=source)
 
-
-def raw_range_mm(flat: dict[str, Any], source: str) -> float:
-    """The nominal array-to-face distance ``/radar@range_mm`` of a raw file, checked."""
-    from radarface.measurements.format import _number
-
-    return float(_number(flat, "/radar@range_mm", source))

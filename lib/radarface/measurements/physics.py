@@ -3,22 +3,20 @@
 :func:`render_capture` is the exact MIMO model of :mod:`radarface.radar.reference` (signal
 synthesis at the true antenna positions, back-projection at the nominal ones) with per-chain
 gain and phase errors, an optional blanket sheet and white receiver noise; the settings are a
-:class:`~radarface.measurements.surrogate.SurrogateSettings` (module docstring there).
+:class:`~radarface.measurements.settings.SurrogateSettings` (module docstring there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.ndimage import maximum_filter
 
 from radarface.geometry import apply_pose
-from radarface.radar import ImageGrid, Scene, form_image, surface_scene
+from radarface.measurements.settings import SurrogateSettings
+from radarface.radar import ImageGrid, RadarConfig, RadarImage, Scene, form_image, surface_scene
 from radarface.radar.reference import backproject, synthesize_signal
-
-if TYPE_CHECKING:
-    from radarface.measurements.surrogate import SurrogateSettings
 
 
 @dataclass(frozen=True)
@@ -56,12 +54,11 @@ def _grid_mesh(xs: np.ndarray, ys: np.ndarray, z: np.ndarray) -> tuple[np.ndarra
     return vertices, np.concatenate([np.stack([a, b, d], 1), np.stack([a, d, c], 1)])
 
 
-def blanket_scene(posed: np.ndarray, config, settings: SurrogateSettings, rng: np.random.Generator):
+def blanket_scene(posed: np.ndarray, config: RadarConfig, settings: SurrogateSettings,
+                  rng: np.random.Generator) -> Scene:
     """Scatterers of a blanket sheet over the posed face vertices (N, 3) mm: a dome of 400 mm radius
     ``blanket_gap_mm`` in front of the nose with random folds of ``blanket_fold_mm``, never closer
     than half the gap to the face below it, rough (diffuse share 0.5), scaled by the reflectivity."""
-    from scipy.ndimage import maximum_filter
-
     spacing = 2.0
     lo, hi = posed[:, :2].min(axis=0) - 20.0, posed[:, :2].max(axis=0) + 20.0
     xs, ys = np.arange(lo[0], hi[0] + spacing, spacing), np.arange(lo[1], hi[1] + spacing, spacing)
@@ -87,8 +84,9 @@ def blanket_scene(posed: np.ndarray, config, settings: SurrogateSettings, rng: n
     return scene
 
 
-def render_capture(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray, config, settings: SurrogateSettings,
-                   tx: np.ndarray, rx: np.ndarray, calib: Calibration, rng: np.random.Generator):
+def render_capture(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray, config: RadarConfig,
+                   settings: SurrogateSettings, tx: np.ndarray, rx: np.ndarray, calib: Calibration,
+                   rng: np.random.Generator) -> tuple[RadarImage, float]:
     """Exact MIMO images of one face with the surrogate's material, blanket, calibration errors and
     receiver noise; returns (:class:`radarface.radar.RadarImage`, image SNR in dB)."""
     signal, sigma, scene = capture_signal(vertices, triangles, pose, config, settings, calib, rng)
@@ -102,7 +100,7 @@ def render_capture(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray
     return image, float(snr_db)
 
 
-def capture_signal(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray, config,
+def capture_signal(vertices: np.ndarray, triangles: np.ndarray, pose: np.ndarray, config: RadarConfig,
                    settings: SurrogateSettings, calib: Calibration, rng: np.random.Generator
                    ) -> tuple[np.ndarray, float, Scene]:
     """The raw channel data of one surrogate capture: (signal (Nf, Nt, Nr) complex, as the instrument

@@ -1,6 +1,7 @@
 """Raw SFCW captures as a MIMO imager records them: one complex sample per transmitter, receiver and frequency.
 
-Layout (group ``/raw`` of a measurement file; data/README.md has the full table):
+Layout (group ``/raw`` of a measurement file; types, shapes and accepted values are rows of
+:data:`radarface.measurements.schema.FIELDS`, data/README.md explains them):
 
 - ``/raw/signal`` (N, Nt, Nr, Nf) complex: capture × transmitter × receiver × frequency;
 - ``/raw/tx_positions_mm`` (Nt, 3), ``/raw/rx_positions_mm`` (Nr, 3): antennas in the radar frame
@@ -17,6 +18,7 @@ Loading reconstructs each capture with the exact back-projection of
 grid by default) with the antennas placed at the training array's plane, then forms images by the
 same path as a stored volume (``/captures/volume``). The sign convention of the samples is the
 renderer's: ``s(t, r, f) = Σ_p a_p exp(−j 2π f (|t − p| + |p − r|) / c)``.
+:func:`radarface.measurements.files.write_raw` writes the layout.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ from typing import Any
 
 import numpy as np
 
-from radarface.measurements.format import _array, _fail, _number
+from radarface.measurements.checks import Checked, check, check_ground_truth, fail, uniform_axis
+from radarface.measurements.schema import RAW, field_spec
+from radarface.progress import bar
+from radarface.radar.array import check_positions
 from radarface.radar.config import RadarConfig, array_extent_mm
 from radarface.radar.image import ImageGrid
+from radarface.radar.reference import backproject
+from radarface.runtime import torch_threads
 
-#: Datasets of the raw layout (all under ``/raw``).
-RAW_FIELDS: tuple[str, ...] = ("signal", "tx_positions_mm", "rx_positions_mm", "frequencies_hz", "empty_room",
-                               "radar_to_model")
 #: Relative tolerance on the uniformity of the frequency steps.
 _STEP_RTOL = 1e-4
 
@@ -44,7 +48,8 @@ class RawCaptures:
     ``signal`` (N, Nt, Nr, Nf) complex64; ``tx_mm`` (Nt, 3), ``rx_mm`` (Nr, 3) antenna positions in
     mm relative to the array centre (array plane z = 0); ``frequencies_hz`` (Nf,) uniform, ascending;
     ``empty_room`` (Nt, Nr, Nf) complex64 or None; ``array_z_mm``: z of the array plane in the model
-    frame of poses and ground truth, if the file gives a transform.
+    frame of poses and ground truth, if the file gives a transform; ``range_mm``: the nominal
+    array-to-face distance the file states (``/radar@range_mm``).
     """
 
     signal: np.ndarray
@@ -53,6 +58,7 @@ class RawCaptures:
     frequencies_hz: np.ndarray
     empty_room: np.ndarray | None = None
     array_z_mm: float | None = None
+    range_mm: float | None = None
 
     def __len__(self) -> int:
         return len(self.signal)
@@ -78,66 +84,61 @@ def is_raw(flat: dict[str, Any]) -> bool:
     return "/raw/signal" in flat
 
 
-def _complex(flat: dict[str, Any], name: str, source: str, ndim: int, required: bool) -> np.ndarray | None:
-    """A complex dataset (finite, complex dtype) or None."""
-    value = _array(flat, name, source, ndim=ndim, kind="complex", required=required)
-    if value is not None and value.dtype.kind != "c":
-        raise _fail(source, name, f"expected complex samples (complex64 or complex128), got dtype {value.dtype}")
-    return value
-
-
-def _rotation(flat: dict[str, Any], source: str) -> tuple[np.ndarray, float | None]:
+def _rotation(checked: Checked, source: str) -> tuple[np.ndarray, float | None]:
     """(rotation (3, 3), array_z_mm or None) of ``/raw/radar_to_model``, checked; identity if absent."""
     name = "/raw/radar_to_model"
-    matrix = _array(flat, name, source, ndim=2, required=False)
+    matrix = checked.get(name)
     if matrix is None:
         return np.eye(3), None
-    if matrix.shape != (4, 4):
-        raise _fail(source, name, f"expected a (4, 4) rigid transform, got shape {matrix.shape}")
     rot, shift = matrix[:3, :3].astype(np.float64), matrix[:3, 3].astype(np.float64)
     if not (np.allclose(rot @ rot.T, np.eye(3), atol=1e-6) and np.isclose(np.linalg.det(rot), 1.0, atol=1e-6)
             and np.allclose(matrix[3], [0, 0, 0, 1])):
-        raise _fail(source, name, f"expected a rigid transform (orthonormal rotation, det +1, last row 0 0 0 1), "
-                                  f"got {np.round(matrix, 4).tolist()}")
+        raise fail(source, name, f"expected a rigid transform (orthonormal rotation, det +1, last row 0 0 0 1), "
+                                 f"got {np.round(matrix, 4).tolist()}")
     if np.any(np.abs(shift[:2]) > 1e-3):
-        raise _fail(source, name, f"the translation must be (0, 0, array_z_mm): the array centre on the model's "
-                                  f"z axis; got ({shift[0]:g}, {shift[1]:g}, {shift[2]:g}) mm")
-    given = flat.get("/ground_truth@array_z_mm")
-    if given is not None and abs(float(given) - shift[2]) > 1e-3:
-        raise _fail(source, name, f"its z translation {shift[2]:g} mm contradicts /ground_truth@array_z_mm = "
-                                  f"{float(given):g} mm")
+        raise fail(source, name, f"the translation must be (0, 0, array_z_mm): the array centre on the model's "
+                                 f"z axis; got ({shift[0]:g}, {shift[1]:g}, {shift[2]:g}) mm")
+    frame = field_spec("/ground_truth@array_z_mm")  # the translation is that attribute: the same bounds
+    if not frame.low <= shift[2] <= frame.high:
+        raise fail(source, name, f"its z translation (array_z_mm) is {shift[2]:g} mm, accepted {frame.accepted()} "
+                                 f"({frame.meaning}); store the transform in mm")
+    given = checked.get("/ground_truth@array_z_mm")
+    if given is not None and abs(given - shift[2]) > 1e-3:
+        raise fail(source, name, f"its z translation {shift[2]:g} mm contradicts /ground_truth@array_z_mm = "
+                                 f"{given:g} mm")
     return rot, float(shift[2])
 
 
+def _refuse_silent_captures(signal: np.ndarray, empty_room: np.ndarray | None, source: str) -> None:
+    """Refuse a capture (N, Nt, Nr, Nf) whose samples are all zero once the empty room is subtracted:
+    it would back-project to an empty image (one capture at a time, so memory stays one capture)."""
+    for i, capture in enumerate(signal):
+        if not np.any(capture if empty_room is None else capture - empty_room):
+            after = " after subtracting /raw/empty_room (they are equal)" if empty_room is not None else ""
+            raise fail(source, "/raw/signal", f"capture {i} of {len(signal)} is all zeros{after}; accepted: "
+                                              "a capture with signal; drop empty captures, or store what the "
+                                              "imager recorded")
+
+
 def raw_from_flat(flat: dict[str, Any], source: str) -> RawCaptures:
-    """The raw layout of a flat file mapping, validated (fields, shapes, dtypes, finiteness, steps)."""
-    signal = _complex(flat, "/raw/signal", source, 4, True)
-    tx = _array(flat, "/raw/tx_positions_mm", source, ndim=2)
-    rx = _array(flat, "/raw/rx_positions_mm", source, ndim=2)
-    freqs = _array(flat, "/raw/frequencies_hz", source, ndim=1).astype(np.float64)
-    for name, pos in (("/raw/tx_positions_mm", tx), ("/raw/rx_positions_mm", rx)):
-        if pos.shape[1:] != (3,) or len(pos) == 0:
-            raise _fail(source, name, f"expected shape (K, 3) with K >= 1 (x, y, z mm), got {pos.shape}")
-    steps = np.diff(freqs)
-    if len(freqs) < 2 or freqs[0] <= 0 or not np.all(steps > 0):
-        raise _fail(source, "/raw/frequencies_hz", f"expected >= 2 positive ascending frequencies (Hz), got "
-                                                   f"{freqs[:3].tolist()}... ({len(freqs)} values)")
-    if not np.allclose(steps, steps[0], rtol=_STEP_RTOL, atol=0):
-        raise _fail(source, "/raw/frequencies_hz", f"expected uniform steps (stepped-frequency CW), got steps from "
-                                                   f"{steps.min():.6g} to {steps.max():.6g} Hz")
-    expected = (len(tx), len(rx), len(freqs))
-    if signal.shape[1:] != expected or len(signal) == 0:
-        raise _fail(source, "/raw/signal", f"expected (N, Nt, Nr, Nf) = (N >= 1, {expected[0]}, {expected[1]}, "
-                                           f"{expected[2]}) from /raw/tx_positions_mm, /raw/rx_positions_mm and "
-                                           f"/raw/frequencies_hz, got {signal.shape}")
-    empty = _complex(flat, "/raw/empty_room", source, 3, False)
-    if empty is not None and empty.shape != expected:
-        raise _fail(source, "/raw/empty_room", f"expected (Nt, Nr, Nf) = {expected} like /raw/signal, got "
-                                               f"{empty.shape}")
-    rot, array_z = _rotation(flat, source)
-    return RawCaptures(signal=signal.astype(np.complex64), tx_mm=tx.astype(np.float64) @ rot.T,
-                       rx_mm=rx.astype(np.float64) @ rot.T, frequencies_hz=freqs,
-                       empty_room=None if empty is None else empty.astype(np.complex64), array_z_mm=array_z)
+    """The raw layout of a flat file mapping, validated: every field of the schema table (types,
+    shapes, finiteness, ranges; labels and ground truth included), uniform frequency steps, a
+    rigid radar-to-model transform and a frame for poses and ground truth."""
+    checked = check(flat, source)
+    if checked.layout != RAW:
+        raise fail(source, "/raw/signal", "missing: not raw channel data; read the file with "
+                                          "radarface.measurements.read or load")
+    freqs = checked["/raw/frequencies_hz"].astype(np.float64)
+    uniform_axis(freqs, "/raw/frequencies_hz", source, ascending=True, unit="Hz", rtol=_STEP_RTOL, atol=0.0)
+    rot, array_z = _rotation(checked, source)
+    check_ground_truth(checked, source, array_z_known=array_z is not None or "/ground_truth@array_z_mm" in checked)
+    empty = checked.get("/raw/empty_room")
+    _refuse_silent_captures(checked["/raw/signal"], empty, source)
+    return RawCaptures(signal=checked["/raw/signal"].astype(np.complex64),
+                       tx_mm=checked["/raw/tx_positions_mm"].astype(np.float64) @ rot.T,
+                       rx_mm=checked["/raw/rx_positions_mm"].astype(np.float64) @ rot.T, frequencies_hz=freqs,
+                       empty_room=None if empty is None else empty.astype(np.complex64), array_z_mm=array_z,
+                       range_mm=checked["/radar@range_mm"])
 
 
 def band_config(raw: RawCaptures, config: RadarConfig) -> RadarConfig:
@@ -152,11 +153,6 @@ def reconstruct_volume(raw: RawCaptures, config: RadarConfig, grid: ImageGrid | 
     """Complex volumes (n, Ny, Nx, Nz) complex64 of captures ``index`` (default all) on ``grid``
     (default the config's image grid), by exact back-projection of the clutter-free signals with
     the antennas at the config's array plane (``array_z_mm``); memory bounded by ``chunk_voxels``."""
-    from radarface.progress import bar
-    from radarface.radar.array import check_positions
-    from radarface.radar.reference import backproject
-    from radarface.runtime import torch_threads
-
     grid = ImageGrid.from_config(config) if grid is None else grid
     band = band_config(raw, config)
     lift = np.array([0.0, 0.0, config.array_z_mm])
@@ -189,9 +185,9 @@ def volume_flat(flat: dict[str, Any], raw: RawCaptures, config: RadarConfig, sou
     for key, value in derived.items():
         stated = flat.get(f"/radar@{key}")
         if stated is not None and not np.isclose(float(stated), value, rtol=1e-3):
-            raise _fail(source, f"/radar@{key}", f"states {stated!r}, but the raw data imply {value:g}")
+            raise fail(source, f"/radar@{key}", f"states {stated!r}, but the raw data imply {value:g}; "
+                                                "correct the attribute or leave it out")
         out[f"/radar@{key}"] = value
-    _number(flat, "/radar@range_mm", source)  # the nominal distance is not in the raw data
     if raw.array_z_mm is not None:
         out["/ground_truth@array_z_mm"] = raw.array_z_mm
     grid = ImageGrid.from_config(config)
@@ -200,47 +196,3 @@ def volume_flat(flat: dict[str, Any], raw: RawCaptures, config: RadarConfig, sou
     out["/grid/x_mm"], out["/grid/y_mm"] = grid.x_mm.copy(), grid.y_mm.copy()
     out["/grid/range_axis_mm"] = config.array_z_mm - grid.z_mm[::-1]
     return out
-
-
-def write_raw(path: Any, signal: np.ndarray, tx_positions_mm: np.ndarray, rx_positions_mm: np.ndarray,
-              frequencies_hz: np.ndarray, *, subject: Any, expression: Any, range_mm: float,
-              empty_room: np.ndarray | None = None, radar_to_model: np.ndarray | None = None,
-              array_z_mm: float | None = None, pose: np.ndarray | None = None,
-              ground_truth: dict[str, np.ndarray] | None = None, attrs: dict[str, Any] | None = None,
-              simulated: bool = False) -> Any:
-    """Write raw captures in the documented layout (validated, atomically); returns the path.
-
-    ``signal`` (N, Nt, Nr, Nf) complex; positions (radar frame, mm); ``frequencies_hz`` (Nf,);
-    ``subject``, ``expression`` (N,) labels; ``range_mm`` the nominal distance; ``ground_truth``
-    entries as in the format (``vertices``, ``triangles``, ``shape``, ``expression``, ``pose``),
-    which, like ``pose``, need ``array_z_mm`` (or ``radar_to_model``).
-    """
-    from radarface.measurements.format import FORMAT_NAME, FORMAT_VERSIONS, validate, write_flat
-
-    flat: dict[str, Any] = {"/@format": FORMAT_NAME, "/@format_version": FORMAT_VERSIONS[-1],
-                            "/@simulated": bool(simulated), "/@complete": True, "/radar@range_mm": float(range_mm),
-                            "/raw/signal": np.asarray(signal), "/raw/tx_positions_mm": np.asarray(tx_positions_mm, float),
-                            "/raw/rx_positions_mm": np.asarray(rx_positions_mm, float),
-                            "/raw/frequencies_hz": np.asarray(frequencies_hz, float),
-                            "/captures/subject": np.asarray(subject, dtype=object),
-                            "/captures/expression": np.asarray(expression, dtype=object)}
-    flat.update({f"/@{k}": v for k, v in (attrs or {}).items() if v is not None})
-    optional = {"/raw/empty_room": empty_room, "/raw/radar_to_model": radar_to_model, "/captures/pose": pose}
-    optional.update({f"/ground_truth/{k}": v for k, v in (ground_truth or {}).items()})
-    flat.update({k: np.asarray(v) for k, v in optional.items() if v is not None})
-    if array_z_mm is not None:
-        flat["/ground_truth@array_z_mm"] = float(array_z_mm)
-    source = f"raw captures for {path}"
-    raw = raw_from_flat(flat, source)
-    # check labels and ground truth against the capture count without reconstructing anything
-    stand_in = {k: v for k, v in flat.items() if not k.startswith("/raw/")}
-    n = len(raw)
-    stand_in.update({"/captures/amplitude": np.ones((n, 2, 2), np.float32), "/captures/depth": np.ones((n, 2, 2), np.float32),
-                     "/grid/x_mm": np.array([0.0, 1.0]), "/grid/y_mm": np.array([1.0, 0.0]),
-                     "/grid@range_window_mm": np.array([1.0, 2.0]), "/grid@dynamic_range_db": 20.0,
-                     **{f"/radar@{k}": 1.0 for k in ("f_start_hz", "aperture_mm", "n_freq", "n_tx", "n_rx")},
-                     "/radar@f_stop_hz": 2.0})
-    if raw.array_z_mm is not None:
-        stand_in["/ground_truth@array_z_mm"] = raw.array_z_mm
-    validate(stand_in, source)
-    return write_flat(path, flat)

@@ -1,7 +1,7 @@
 """Surrogate measurements: faces the encoder never saw, rendered by the exact MIMO model with a domain gap.
 
 A surrogate file stands in for the paper's real captures (four people, five expressions): the
-same format as a measurement (:mod:`radarface.measurements.format`), ``simulated = True``, and
+same format as a measurement (:mod:`radarface.measurements.schema`), ``simulated = True``, and
 the ground truth a scanner would give (posed mesh in mm) plus the model parameters.
 
 What differs from the training data (the fast renderer, :mod:`radarface.radar.params` ranges):
@@ -32,7 +32,6 @@ pose; pose 0 is frontal, further poses are uniform within ``pose_scale`` × the 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -46,85 +45,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from radarface import progress as progress_bars
-from radarface.dataset.writer import exit_with_parent, single_threaded_children
+from radarface.dataset.schema import settings_diff
+from radarface.dataset.writer import exit_with_parent, resolve_workers, single_threaded_children
+from radarface.facemodel import load_model
 from radarface.geometry import apply_pose, pose_limits
-from radarface.measurements.format import Captures, MeasurementFormatError, read, write
+from radarface.measurements.captures import Captures, MeasurementFormatError
+from radarface.measurements.files import read, write, write_raw
 from radarface.measurements.physics import Calibration, calibration, capture_signal, render_capture
+from radarface.measurements.schema import FORMAT_VERSIONS
+from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings, surrogate_settings
+from radarface.paths import data_dir
+from radarface.radar import RENDERER_VERSION, ImageGrid, RadarConfig, antenna_positions
+from radarface.radar.array import array_center, edge_sizes, select_antennas
+from radarface.runtime import torch_threads
 
 #: Bumped whenever the surrogate's content changes for the same settings (stale files are not reused).
 SURROGATE_VERSION: int = 1
-#: Labels of the fixed expressions (``neutral`` = all zeros).
-EXPRESSION_LABELS: tuple[str, ...] = ("neutral", "expr_a", "expr_b", "expr_c", "expr_d")
 _TAG = 0x5A77  # second SeedSequence word of every surrogate stream
-#: Thread-count variables set to 1 for worker processes: parallelism comes from processes.
-_PROFILE_KEYS = {"surrogate_seed": "seed", "surrogate_poses": "poses", "surrogate_antenna_stride": "antenna_stride",
-                 "surrogate_n_freq": "n_freq", "surrogate_blanket": "blanket"}
-
-
-@dataclass(frozen=True)
-class SurrogateSettings:
-    """How a surrogate file is made (module docstring); units in the names, angles in degrees."""
-
-    seed: int = 7
-    subjects: int = 4
-    expressions: tuple[str, ...] = EXPRESSION_LABELS
-    poses: int = 2
-    pose_scale: float = 0.8
-    antenna_stride: int = 2
-    n_freq: int | None = None  # None: the training's; 32 steps already see 465 mm without range aliasing
-    point_snr_db: float = 52.0
-    material: float = 0.7
-    roughness_mm: float = 2.0
-    jitter_mm: float = 0.2
-    phase_std_deg: float = 10.0
-    gain_std_db: float = 0.5
-    blanket: bool = False
-    blanket_gap_mm: float = 15.0
-    blanket_reflectivity: float = 0.15
-    blanket_loss_db: float = 2.0
-    blanket_fold_mm: float = 3.0
-    dynamic_range_db: float = 40.0  # kept in the file; the loader clips to the training's
-
-    def __post_init__(self) -> None:
-        labels = (self.expressions,) if isinstance(self.expressions, str) else tuple(self.expressions)
-        object.__setattr__(self, "expressions", labels)
-        unknown = [e for e in self.expressions if e not in EXPRESSION_LABELS]
-        if unknown or not self.expressions or len(set(self.expressions)) != len(self.expressions):
-            raise ValueError(f"expressions must be distinct labels from {EXPRESSION_LABELS}, got {self.expressions}")
-        for name in ("subjects", "poses", "antenna_stride"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"SurrogateSettings.{name} must be an integer >= 1, got {value!r}")
-        if self.n_freq is not None and (not isinstance(self.n_freq, (int, np.integer)) or self.n_freq < 2):
-            raise ValueError(f"SurrogateSettings.n_freq must be None or an integer >= 2, got {self.n_freq!r}")
-        if not 0.0 <= self.material <= 1.0:
-            raise ValueError(f"SurrogateSettings.material must be in [0, 1], got {self.material}")
-        for name in ("roughness_mm", "dynamic_range_db", "blanket_gap_mm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"SurrogateSettings.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("jitter_mm", "phase_std_deg", "gain_std_db", "blanket_reflectivity", "blanket_loss_db",
-                     "blanket_fold_mm", "pose_scale"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"SurrogateSettings.{name} must be >= 0, got {getattr(self, name)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict of all fields."""
-        out = dataclasses.asdict(self)
-        out["expressions"] = list(self.expressions)
-        return out
-
-
-def surrogate_settings(cfg: dict[str, Any] | None = None, **overrides: Any) -> SurrogateSettings:
-    """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names)."""
-    values = {field: cfg[key] for key, field in _PROFILE_KEYS.items() if cfg and key in cfg}
-    fields = {f.name for f in dataclasses.fields(SurrogateSettings)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown surrogate setting(s) {unknown}; known: {sorted(fields)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return SurrogateSettings(**values)
 
 
 def _rng(seed: int, *path: int) -> np.random.Generator:
@@ -168,9 +108,6 @@ def capture_plan(settings: SurrogateSettings, n_shape: int, n_expression: int) -
 # ----------------------------------------------------------------------------- files
 def _antenna_subset(config, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nominal tx (Nt, 3), rx (Nr, 3) mm every ``stride``-th per edge, and their indices in the full array."""
-    from radarface.radar import antenna_positions
-    from radarface.radar.array import edge_sizes, select_antennas
-
     tx_full, rx_full = antenna_positions(config)
     out = []
     for full in (tx_full, rx_full):
@@ -182,11 +119,8 @@ def _antenna_subset(config, stride: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def surrogate_manifest(cfg: dict[str, Any], settings: SurrogateSettings, config, model) -> dict[str, Any]:
     """Everything that fixes a surrogate file's content (stored as ``/@surrogate_settings``)."""
-    from radarface import radar
-    from radarface.measurements.format import FORMAT_VERSIONS
-
     return {"format_version": FORMAT_VERSIONS[-1], "surrogate_version": SURROGATE_VERSION,
-            "renderer_version": getattr(radar, "RENDERER_VERSION", None), "config": config.to_dict(),
+            "renderer_version": RENDERER_VERSION, "config": config.to_dict(),
             "model_name": model.name, "model_hash": model.content_hash(), "n_shape": model.n_shape,
             "n_expression": model.n_expression, "settings": settings.to_dict()}
 
@@ -194,8 +128,6 @@ def surrogate_manifest(cfg: dict[str, Any], settings: SurrogateSettings, config,
 def render_config(cfg: dict[str, Any], options: SurrogateSettings, config=None):
     """The radar config the surrogate is rendered with: ``config`` (default: the profile's training
     config) with the surrogate's roughness and, if set, its number of frequencies."""
-    from radarface.radar import RadarConfig
-
     config = config or RadarConfig.from_profile(cfg)
     changes = {"roughness_mm": options.roughness_mm}
     if options.n_freq is not None:
@@ -205,8 +137,6 @@ def render_config(cfg: dict[str, Any], options: SurrogateSettings, config=None):
 
 def _existing(path: Path, manifest: dict[str, Any]) -> bool:
     """True if ``path`` is a complete surrogate made with ``manifest``; ValueError if made otherwise."""
-    from radarface.dataset.schema import settings_diff
-
     if not path.exists():
         return False
     try:
@@ -255,8 +185,6 @@ def _init_worker(job: _Job, parent_pid: int) -> None:
     global _WORKER_JOB
     exit_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone decides how to stop
-    import torch
-
     torch.set_num_threads(1)  # parallel over captures, not within one
     _WORKER_JOB = job
 
@@ -268,8 +196,6 @@ def _worker_render(c: int) -> dict[str, Any]:
 
 def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
     """Results of every capture in plan order: in this process (one torch thread) or in ``workers`` processes."""
-    from radarface.runtime import torch_threads
-
     if workers == 1 or len(job.plan) == 1:
         with torch_threads(1):  # one thread is fastest for these small matrix products under load
             for c in range(len(job.plan)):
@@ -305,9 +231,6 @@ def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=
     Deterministic in the settings' seed; shows a progress bar; written atomically, so a crash leaves
     no file that looks complete. Returns ``path``.
     """
-    from radarface.dataset.writer import resolve_workers
-    from radarface.facemodel import load_model
-
     path = Path(path)
     options = surrogate_settings(cfg, **settings)
     if model is None:
@@ -331,8 +254,6 @@ def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=
 def _surrogate_captures(cfg: dict[str, Any], job: _Job, results: list[dict[str, Any]], tx_index: np.ndarray,
                         rx_index: np.ndarray, manifest: dict[str, Any], timing: dict[str, Any]) -> Captures:
     """The :class:`Captures` of a rendered surrogate: images, labels, radar, ground truth, how it was made."""
-    from radarface.radar import ImageGrid
-
     config, options, model, plan = job.config, job.options, job.model, job.plan
     simulation = {**options.to_dict(), "renderer": "exact MIMO back-projection (radarface.radar.reference)",
                   "receiver_noise": "complex white per sample; a point target of the same mean received power "
@@ -377,10 +298,6 @@ def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, mo
     Same faces, poses, calibration and noise draws as :func:`make_surrogate` with the same settings
     (images equal up to the region the image file back-projects). Written in this process; returns ``path``.
     """
-    from radarface.facemodel import load_model
-    from radarface.measurements.raw import write_raw
-    from radarface.radar.array import array_center
-
     options = surrogate_settings(cfg, **settings)
     model = model if model is not None else load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     config = render_config(cfg, options, config)
@@ -409,9 +326,6 @@ def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, mo
 
 def default_surrogate_path(cfg: dict[str, Any], *, model=None, **settings: Any) -> Path:
     """``data_dir()/surrogate_<profile>_<hash8>.h5``; the hash covers everything that fixes the content."""
-    from radarface.facemodel import load_model
-    from radarface.paths import data_dir
-
     options = surrogate_settings(cfg, **settings)
     model = model or load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     config = render_config(cfg, options)
@@ -424,8 +338,6 @@ def ensure_surrogate(cfg: dict[str, Any], *, progress: bool = True, workers: int
                      **settings: Any) -> Path:
     """Path of the surrogate file of a resolved profile ``cfg`` (``settings`` override its keys):
     reused if complete, else rendered (:func:`make_surrogate`)."""
-    from radarface.facemodel import load_model
-
     model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     path = default_surrogate_path(cfg, model=model, **settings)
     return make_surrogate(path, cfg, model=model, progress=progress, workers=workers, **settings)

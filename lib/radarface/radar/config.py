@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from radarface.radar import checks
+
 #: Speed of light in mm/s (frequencies are in Hz, lengths in mm).
 C_MM_PER_S: float = 299_792_458_000.0
 
@@ -95,7 +97,11 @@ class RadarConfig:
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep the dataclass hashable.
-        object.__setattr__(self, "depth_window_mm", tuple(float(v) for v in self.depth_window_mm))
+        window = self.depth_window_mm
+        if isinstance(window, (str, bytes)) or not hasattr(window, "__len__") or len(window) != 2:
+            raise ValueError(f"RadarConfig.depth_window_mm must be two numbers (low z, high z) in mm, got {window!r}")
+        object.__setattr__(self, "depth_window_mm",
+                           tuple(checks.number("RadarConfig.depth_window_mm", v) for v in window))
         for name in ("tx_positions_mm", "rx_positions_mm"):
             value = getattr(self, name)
             if value is not None:
@@ -120,6 +126,15 @@ class RadarConfig:
         if self.f_stop_hz <= self.f_start_hz:
             raise ValueError(f"RadarConfig needs f_stop_hz > f_start_hz (a positive bandwidth), got "
                              f"f_start_hz={self.f_start_hz:g}, f_stop_hz={self.f_stop_hz:g}")
+        for name in checks.PLAUSIBLE:
+            checks.plausible(name, getattr(self, name), "RadarConfig.")
+        for name in ("material", "shadow_tolerance_mm", "edge_taper_mm", "roi_margin_mm"):
+            checks.number(f"RadarConfig.{name}", getattr(self, name))
+        if self.snr_db is not None:
+            checks.number("RadarConfig.snr_db", self.snr_db)
+        checks.integer("RadarConfig.seed", self.seed, 0)
+        if not isinstance(self.spreading_loss, (bool, np.bool_)):
+            raise ValueError(f"RadarConfig.spreading_loss must be True or False, got {self.spreading_loss!r}")
         for name, low in (("n_freq", 2), ("n_tx", 1), ("n_rx", 1), ("image_size", 1)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:

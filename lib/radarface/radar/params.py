@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from radarface.radar import checks
 from radarface.radar.config import RadarConfig
 
 #: Order of the rendering parameters in vectors (dataset column ``render``).
@@ -35,6 +36,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "snr_db": (30.0, 50.0),
 }
 
+
+#: Largest dynamic range (dB) an image may keep: beyond it float32 rounding, not the scene, sets the floor.
+MAX_DYNAMIC_RANGE_DB: float = 120.0
 
 #: Nominal aperture (mm) that the aperture range of :data:`_RANGES` is stated for.
 _RANGE_APERTURE_MM: float = 200.0
@@ -74,13 +78,15 @@ def check_render_params(params: dict[str, Any], config: RadarConfig | None = Non
     if unknown:
         raise ValueError(f"unknown rendering parameter(s) {unknown}; known: {list(RENDER_PARAM_NAMES)}")
     out = default_render_params(config)
-    out.update({k: (None if v is None else float(v)) for k, v in params.items()})
-    if out["dynamic_range_db"] is None or not out["dynamic_range_db"] > 0:
-        raise ValueError(f"dynamic_range_db must be > 0 dB, got {out['dynamic_range_db']}")
+    out.update({k: (None if v is None else checks.number(k, v)) for k, v in params.items()})
+    if out["dynamic_range_db"] is None or not 0 < out["dynamic_range_db"] <= MAX_DYNAMIC_RANGE_DB:
+        raise ValueError(f"dynamic_range_db must be in (0, {MAX_DYNAMIC_RANGE_DB:g}] dB, got "
+                         f"{out['dynamic_range_db']}")
     if out["material"] is None or not 0.0 <= out["material"] <= 1.0:
         raise ValueError(f"material (diffuse share) must be in [0, 1], got {out['material']}")
     if out["aperture_mm"] is None or not out["aperture_mm"] > 0:
         raise ValueError(f"aperture_mm must be > 0, got {out['aperture_mm']}")
+    checks.plausible("aperture_mm", out["aperture_mm"])
     snr = out["snr_db"]
     if snr is not None and (math.isnan(snr) or snr == -math.inf):
         raise ValueError(f"snr_db must be a number of dB, inf or None (noise-free), got {snr}")

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from radarface.radar import checks
 from radarface.radar.array import antenna_positions, check_positions, edge_sizes, select_antennas
 from radarface.radar.config import RadarConfig
 from radarface.radar.fast import fast_volume
@@ -67,6 +68,8 @@ def image_from_scene(scene: Scene, config: RadarConfig, render_params: dict[str,
     volumes: dict[str, Callable] = {"fast": fast_volume, "reference": reference_volume}
     if method not in volumes:
         raise ValueError(f"method must be 'fast' or 'reference', got {method!r}")
+    if grid is not None and not isinstance(grid, ImageGrid):
+        raise ValueError(f"grid must be a radarface.radar.ImageGrid or None, got {type(grid).__name__}")
     grid = ImageGrid.from_config(config) if grid is None else grid
     if tx is None or rx is None:
         tx_default, rx_default = antennas(config, render_params["aperture_mm"])
@@ -104,6 +107,7 @@ def render(vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig, pos
     :class:`RadarImage` (amplitude and depth (H, W) in [0, 1]; ``volume`` if ``return_volume``).
     """
     params, rng = _prepare(config, render_params, rng)
+    checks.integer("nthreads", nthreads, 1)
     scene = surface_scene(vertices, triangles, config, pose=pose, material=params["material"], rng=rng)
     tx, rx = antennas(config, params["aperture_mm"], tx_positions=tx_positions, rx_positions=rx_positions,
                       tx_index=tx_index, rx_index=rx_index, stride=stride)
@@ -129,6 +133,9 @@ def render_reference(vertices: np.ndarray, triangles: np.ndarray, config: RadarC
     full 94 × 94 array on one core; the fast renderer is ~100× faster.
     """
     params, rng = _prepare(config, render_params, rng)
+    if nthreads is not None:
+        checks.integer("nthreads", nthreads, 1)
+    checks.integer("chunk_voxels", chunk_voxels, 1)
     scene = surface_scene(vertices, triangles, config, pose=pose, material=params["material"], rng=rng)
     tx, rx = antennas(config, params["aperture_mm"], tx_positions=tx_positions, rx_positions=rx_positions,
                       tx_index=tx_index, rx_index=rx_index, stride=stride)

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from radarface.geometry import apply_pose
+from radarface.radar import checks
 from radarface.radar.array import array_center
 from radarface.radar.config import RadarConfig
 
@@ -98,6 +99,18 @@ def check_mesh(vertices: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray,
     return v, t.astype(np.int64)
 
 
+def _check_degenerate(vertices: np.ndarray, triangles: np.ndarray) -> None:
+    """Refuse zero-area triangles: their self-edges count as mesh boundary and the edge taper blanks their corners."""
+    area2 = np.linalg.norm(facet_normals(vertices, triangles), axis=1)
+    size = float(np.ptp(vertices, axis=0).max())
+    bad = np.flatnonzero(area2 <= 1e-12 * size * size)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{bad.size} of {len(triangles)} triangles are degenerate (zero area: a repeated or "
+                         f"collinear corner), e.g. triangle {i} = {triangles[i].tolist()}; remove them, e.g. "
+                         f"triangles[areas > 0]")
+
+
 def _lattice(n: int) -> np.ndarray:
     """Barycentric (u, v) (n², 2) of the centroids of the n² sub-triangles of a triangle."""
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -121,7 +134,9 @@ def _outward_sign(vertices: np.ndarray, triangles: np.ndarray, facet: np.ndarray
     spread = centroids - np.average(centroids, axis=0, weights=np.linalg.norm(facet, axis=1) + 1e-30)
     outward = float(np.sum(facet * spread))
     scale = float(np.sum(np.linalg.norm(facet, axis=1) * np.linalg.norm(spread, axis=1))) + 1e-30
-    if abs(outward) > 1e-3 * scale:
+    # one triangle (or centroids all in one point): the spread is rounding noise and says nothing
+    extent = float(np.ptp(vertices[triangles].reshape(-1, 3), axis=0).max())
+    if np.abs(spread).max() > 1e-9 * extent and abs(outward) > 1e-3 * scale:
         return 1.0 if outward > 0 else -1.0
     return 1.0 if float(np.sum(facet @ (towards - centroids.mean(axis=0)))) >= 0 else -1.0
 
@@ -215,7 +230,10 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
     """Scatterers of a posed mesh (vertices (N, 3) mm, model frame; pose (6,) rad/mm) that the
     array can see and the image can hold; ValueError if the face is outside the field of view."""
     v, t = check_mesh(vertices, triangles)
+    checks.check_mesh_size(v)
+    _check_degenerate(v, t)
     v = apply_pose(v, pose)
+    checks.check_pose_angles(pose)
     if not np.all(np.isfinite(v)):
         raise ValueError("posed vertices contain NaN or infinite values; check the pose")
     material = config.material if material is None else float(material)
@@ -242,6 +260,10 @@ def surface_scene(vertices: np.ndarray, triangles: np.ndarray, config: RadarConf
                          f"(min xyz, max xyz) = {box} mm: reduce the translation or rotate it back")
     pos, nrm, dA, taper = sample_surface(v, t, config.surface_spacing_mm, towards=center,
                                          edge_taper_mm=config.edge_taper_mm, keep=near & (cos_t > _BACKFACE_COS))
+    if len(taper) and not np.any(taper > 0):
+        raise ValueError(f"every surface point of the mesh ({len(t)} triangle(s)) lies within "
+                         f"RadarConfig.edge_taper_mm = {config.edge_taper_mm:g} mm of its boundary, so the edge taper "
+                         f"leaves no signal: pass a whole face, or RadarConfig(edge_taper_mm=0) to turn the taper off")
     keep = (taper > 0) & visible(pos, nrm, center, config.shadow_pixel_mm, config.shadow_tolerance_mm,
                                  config.range_mm)
     pos, nrm, dA, taper = pos[keep], nrm[keep], dA[keep], taper[keep]
