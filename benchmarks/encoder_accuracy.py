@@ -1,6 +1,6 @@
 """Accuracy of one encoder configuration at a profile: train it (or reuse its checkpoint), score val and test.
 
-Trains the profile's encoder with the given overrides through ``radarface.models.encoder.fit_encoder``
+Trains the profile's encoder with the given overrides through ``radarface.experiments.fitting.profile_encoder``
 (so the checkpoint is shared with notebook 04 when the settings agree), scores the validation and
 test splits with ``radarface.metrics.evaluate`` and prints one JSON line (also appended to
 ``--log``). The encoder ablations in docs/tuning.md were made with it.
@@ -18,7 +18,7 @@ import json
 import time
 
 from radarface import facemodel, metrics, profiles
-from radarface.models.encoder import encoder_data, fit_encoder
+from radarface.experiments.fitting import encoder_data, profile_encoder
 from radarface.train import predict
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     data = encoder_data(cfg, args.inputs)
     start = time.perf_counter()
-    model, fit = fit_encoder(cfg, data, progress=True)
+    model, fit, _ = profile_encoder(cfg, data, progress=True)
     rows = {}
     for split in ("val", "test"):
         images, true = data[split].tensors()

@@ -136,7 +136,7 @@ def test_parameter_summary_matches_sampling_ranges(reference):
 
 
 def test_parameter_visibility_sees_translation_above_the_nuisance_and_distance_in_depth(reference, cfg, model):
-    from radarface.dataset.stats import parameter_visibility
+    from radarface.experiments.renderers import parameter_visibility
 
     data = RadarFaceDataset(reference, "both", include_render=True)
     base = data.tensors()[1][:1].numpy()

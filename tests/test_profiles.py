@@ -25,6 +25,17 @@ def test_paper_profile_keeps_the_papers_schedules():
     assert cfg["n_samples"] == 10_000
 
 
+def test_common_settings_are_the_papers_and_choices_beyond_it_are_the_cpu_profiles():
+    paper = profiles.resolve("paper")
+    assert paper["decoder_background_weight"] == 1.0  # plain L2 image loss
+    assert paper["tta_prior_weight"] == 0.0  # test-time refinement on the image loss alone
+    assert paper["param_loss_weight"] == 1.0 and paper["encoder_loss"] == "parameters"
+    assert paper["encoder_ensemble"] == 1 and paper["encoder_rendered"] == 0.0 and paper["encoder_augment"] is None
+    assert paper["autoencoder_epochs"] == 300 and paper["autoencoder_batch"] == 50
+    cpu = profiles.resolve("cpu")
+    assert cpu["decoder_background_weight"] == 0.1 and cpu["tta_prior_weight"] == 5e-4
+
+
 def test_overrides_win_and_none_keeps_the_profile_value():
     assert profiles.resolve("cpu", n_samples=5)["n_samples"] == 5
     assert profiles.resolve("cpu", n_samples=None)["n_samples"] == 10_000

@@ -21,6 +21,8 @@ import trimesh
 from radarface import paths, profiles, reconstruct, weights
 from radarface import measurements as meas
 from radarface.dataset.generator import profile_config
+from radarface.experiments.fitting import decoder_data, fit_decoder, trained_networks
+from radarface.experiments.settings import RendererSettings
 from radarface.facemodel import load_model
 from radarface.geometry import apply_pose
 from radarface.radar import RadarConfig
@@ -31,15 +33,12 @@ PROFILE = "smoke"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Trained smoke networks, their exported weights (as the shipped ones) and a surrogate capture file."""
-    from radarface.models import decoder_data, fit_decoder
-    from radarface.models.autoencoder import trained_networks
-
     root = tmp_path_factory.mktemp("reconstruct")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RADARFACE_DATA", str(root / "data"))
         mp.setenv("RADARFACE_WEIGHTS", str(root / "weights"))
         cfg = profiles.resolve(PROFILE, workers=1)  # the dataset does not depend on the worker count
-        decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"), progress=False)
+        decoder, fit = fit_decoder(RendererSettings.from_profile(cfg), decoder_data(cfg), progress=False)
         nets = trained_networks(cfg, "both", decoder, decoder_checkpoint=fit.checkpoint, progress=False)
         manifest = weights.export_weights(cfg, paths.weights_dir(PROFILE))
         render = RadarConfig.from_profile(cfg, max_internal_pitch_mm=4.0, voxel_depth_mm=6.0, surface_spacing_mm=2.5)

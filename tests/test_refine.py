@@ -7,8 +7,8 @@ from torch import nn
 
 from radarface import refine
 from radarface.facemodel import load_model
-from radarface.models import LearnedRenderer, image_loss
-from radarface.models.autoencoder import SelectChannels
+from radarface.losses import image_loss
+from radarface.models import LearnedRenderer, SelectChannels
 
 
 class LinearDecoder(nn.Module):

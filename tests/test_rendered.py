@@ -1,4 +1,4 @@
-"""Encoder training samples drawn by the learned renderer (radarface.models.rendered)."""
+"""Encoder training samples drawn by the learned renderer (radarface.losses.rendered_loss)."""
 
 import math
 
@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from radarface import profiles, train
-from radarface.models import encoder_run_name
-from radarface.models.encoder import encoder_loss, rendered_share
-from radarface.models.rendered import prior_vectors, rendered_loss
+from radarface.experiments.fitting import encoder_data, encoder_loss, profile_encoder
+from radarface.experiments.settings import EncoderSettings, RendererSettings
+from radarface.losses import prior_vectors, rendered_loss
 
 SLICES = {"shape": slice(0, 2), "expression": slice(2, 3), "pose": slice(3, 9)}
 
@@ -89,21 +89,25 @@ def test_images_of_another_size_or_channel_count_are_refused():
 
 
 def test_profile_setting_is_checked_and_needs_a_renderer():
-    assert rendered_share(profiles.resolve("smoke")) == 0.0
+    assert EncoderSettings.from_profile(profiles.resolve("smoke")).rendered == 0.0
     for bad in (-1, 11):  # numbers out of range: the setting's own check
         with pytest.raises(ValueError, match="encoder_rendered must be"):
-            rendered_share(profiles.resolve("smoke", encoder_rendered=bad))
+            EncoderSettings.from_profile(profiles.resolve("smoke", encoder_rendered=bad))
     for bad in ("a", True):  # not a number at all: refused where the profile is resolved
         with pytest.raises(ValueError, match="setting 'encoder_rendered' takes a number"):
             profiles.resolve("smoke", encoder_rendered=bad)
-    cfg = profiles.resolve("smoke", encoder_rendered=1.0)
+    settings = EncoderSettings.from_profile(profiles.resolve("smoke", encoder_rendered=1.0))
     with pytest.raises(ValueError, match="needs the learned renderer"):
-        encoder_loss(cfg, SLICES, ("amplitude", "depth"))
+        encoder_loss(settings, SLICES, ("amplitude", "depth"))
 
 
 def test_run_name_names_the_share_and_its_renderer_only_when_used():
     plain = profiles.resolve("smoke")
-    name = lambda cfg: encoder_run_name(cfg, "both", "/x/s.h5")  # noqa: E731
+
+    def name(cfg):
+        renderer = RendererSettings.from_profile(cfg).run_name("both", "/x/s.h5")
+        return EncoderSettings.from_profile(cfg).run_name("both", "/x/s.h5", renderer)
+
     assert name(plain) == name(profiles.resolve("smoke", encoder_rendered=0))
     with_share = profiles.resolve("smoke", encoder_rendered=1.0)
     assert name(with_share) != name(plain)
@@ -112,13 +116,11 @@ def test_run_name_names_the_share_and_its_renderer_only_when_used():
 
 
 def test_fit_encoder_trains_its_renderer_first_and_differs_from_the_plain_run(tmp_path, monkeypatch):
-    from radarface.models.encoder import encoder_data, fit_encoder
-
     monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
     cfg = profiles.resolve("smoke", encoder_epochs=1, decoder_epochs=1)
     data = encoder_data(cfg, "amplitude")
-    _, plain = fit_encoder(cfg, data, progress=False)
-    _, mixed = fit_encoder(dict(cfg, encoder_rendered=1.0), data, progress=False)
+    _, plain, _ = profile_encoder(cfg, data, progress=False)
+    _, mixed, _ = profile_encoder(dict(cfg, encoder_rendered=1.0), data, progress=False)
     assert mixed.checkpoint != plain.checkpoint
     assert any(p.name.startswith("decoder_both_") for p in tmp_path.iterdir())
     assert mixed.history["train_loss"] != plain.history["train_loss"]
@@ -126,12 +128,10 @@ def test_fit_encoder_trains_its_renderer_first_and_differs_from_the_plain_run(tm
 
 
 def test_ensemble_members_share_one_dataset_and_one_learned_renderer(tmp_path, monkeypatch):
-    from radarface.models.encoder import encoder_data, fit_encoder
-
     monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
     cfg = profiles.resolve("smoke", encoder_epochs=1, decoder_epochs=1, encoder_rendered=1.0, encoder_ensemble=2)
     data = encoder_data(cfg, "amplitude")
-    ens, fit = fit_encoder(cfg, data, progress=False)
+    ens, fit, _ = profile_encoder(cfg, data, progress=False)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert sum(n.startswith("decoder_both_") and n.endswith(".pt") for n in names) == 1, names
     assert sum(n.startswith("encoder_amplitude_") and n.endswith(".pt") for n in names) == 2, names

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from radarface.facemodel.model import check_coefficients
 from radarface.geometry import rotation_matrix
+from radarface.paths import runs_dir
 
 GROUPS: tuple[str, ...] = ("shape", "expression", "pose")
 #: Pose error in units of the pose limits relative to units of its standard deviation (uniform: 1/3).
@@ -147,8 +149,6 @@ def _model_frame_errors(model, t: dict[str, np.ndarray], p: dict[str, np.ndarray
                         chunk: int) -> np.ndarray:
     """Distances (B, V) in mm at ``vertices`` without pose: the model is linear, so only the coefficient
     difference is mapped, once, through the modes (the mean face cancels)."""
-    from radarface.facemodel.model import check_coefficients
-
     for params in (t, p):  # the same checks and messages as model.vertices
         check_coefficients(params["shape"], model.n_shape, "shape")
         check_coefficients(params["expression"], model.n_expression, "expression")
@@ -284,8 +284,6 @@ def _jsonable(value: Any) -> Any:
 
 def write_results(results: dict[str, Any], profile: str, name: str) -> Path:
     """Write ``results`` as ``runs_dir(profile)/results/<name>.json`` (sorted keys); return the path."""
-    from radarface.paths import runs_dir
-
     if not name or "/" in name:
         raise ValueError(f"name must be a plain file stem such as 'encoder_depth', got {name!r}")
     folder = runs_dir(profile) / "results"
@@ -297,8 +295,6 @@ def write_results(results: dict[str, Any], profile: str, name: str) -> Path:
 
 def read_results(profile: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The results files ``runs_dir(profile)/results/<name>.json`` of ``names`` that exist, by name."""
-    from radarface.paths import runs_dir
-
     folder = runs_dir(profile) / "results"
     out = {}
     for name in names:

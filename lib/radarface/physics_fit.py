@@ -31,7 +31,7 @@ import torch
 
 from radarface.dataset.normalise import TargetNormaliser
 from radarface.geometry import apply_pose, apply_pose_torch, pose_limits
-from radarface.models.decoder import image_loss
+from radarface.losses import image_loss
 from radarface.radar.config import RadarConfig
 from radarface.radar.differentiable import PhysicsRenderer
 

@@ -1,8 +1,13 @@
 """Run profiles: one name expands into every size a notebook or job needs.
 
+``_COMMON`` holds the paper's values (DESIGN §1); a profile overrides what it must.
 ``smoke``: the whole suite in minutes on 2 CPU cores (CI, nbval), builtin face model so
 outputs are identical everywhere. ``cpu``: meaningful results on a 2-core machine within
-hours. ``paper``: the paper's sizes and schedules, for a GPU.
+hours, with the choices beyond the paper that make them (measured in docs/tuning.md).
+``paper``: the paper's sizes and schedules, for a GPU.
+
+The stages read their settings through typed objects built from a resolved profile
+(:mod:`radarface.experiments.settings`), which document each setting.
 
 A profile is only a set of defaults: :func:`resolve` lets any single value be overridden,
 and a value of ``None`` means "take the profile's".
@@ -32,22 +37,19 @@ _COMMON: dict[str, Any] = {
     "encoder_batch": 50,
     "encoder_lr": (0.01, 0.001),
     "encoder_render": False,  # also predict the rendering parameters (pose network)
-    # beyond the paper (radarface.models.encoder_loss): "parameters" (the paper's L2) or "vertices"
-    # (face coefficients weighted by how far they move the face); image randomisation while
-    # training (an Augment dict, or None); Adam's weight decay; a history key whose best epoch
-    # is kept (None: the last epoch's weights, as the paper)
+    # options beyond the paper, off here (radarface.experiments.settings.EncoderSettings): the
+    # loss "parameters" (the paper's L2) or "vertices"; image randomisation while training (an
+    # Augment dict, or None); weight decay; a history key whose best epoch is kept (None: the last)
     "encoder_loss": "parameters",
     "encoder_augment": None,
     "encoder_weight_decay": 0.0,
     "encoder_optimizer": "adam",  # or "adamw" (decoupled weight decay; beyond the paper)
     "encoder_select": None,
     "encoder_center_depth": False,  # shape/expression networks see each face's depth minus its mean
-    # extra training samples per dataset sample, drawn from the sampling prior and rendered by the
-    # learned renderer (radarface.models.rendered); 0 = none (the paper)
+    # extra training samples per dataset sample drawn by the learned renderer
+    # (radarface.losses.rendered_loss); 0 = none (the paper)
     "encoder_rendered": 0.0,
-    # encoders whose weights and batch order are seeded seed, seed + 1, ... (same data, same
-    # learned renderer), their predictions averaged (radarface.models.EncoderEnsemble); 1 = a
-    # single encoder (the paper)
+    # encoders seeded seed, seed + 1, ... whose predictions are averaged; 1 = one (the paper)
     "encoder_ensemble": 1,
     "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)
@@ -55,18 +57,18 @@ _COMMON: dict[str, Any] = {
     "decoder_epochs": 300,
     "decoder_batch": 150,
     "decoder_lr": 0.001,
-    # weight of the depth image's background pixels in the image loss (1 = the paper's plain L2;
-    # see radarface.models.decoder)
-    "decoder_background_weight": 0.1,
+    # weight of the depth image's background pixels in the image loss: 1, the paper's plain L2
+    # (radarface.losses.image_loss)
+    "decoder_background_weight": 1.0,
     # autoencoder (point 5)
     "autoencoder_epochs": 300,
     "autoencoder_batch": 50,
     "autoencoder_lr": 0.001,
     "autoencoder_select": None,  # a history key (e.g. "val_param") whose best epoch is kept; None: the last
     "param_loss_weight": 1.0,  # λ; the parameter loss is the encoder's (encoder_loss)
-    "tta_steps": 200,
     # test-time analysis by synthesis (radarface.refine): Adam on the parameters (a) or on the
-    # encoder's weights (b), with a Gaussian prior on the normalised parameters
+    # encoder's weights (b); the paper gives no step count or learning rate
+    "tta_steps": 200,
     "tta_lr": 0.01,
     "tta_encoder_lr": 1e-4,
     "tta_encoder_batch": None,  # (b): images per step; None = all (every step on the full objective)
@@ -74,7 +76,8 @@ _COMMON: dict[str, Any] = {
     # weight of the depth channel against amplitude in the test-time image loss of both channels
     # (1 = the plain mean over channels, as in training)
     "tta_depth_weight": 1.0,
-    "tta_prior_weight": 1e-3,
+    # weight of a Gaussian prior on the normalised parameters: 0, the paper's image loss alone
+    "tta_prior_weight": 0.0,
     "tta_prior_center": "zero",  # (a): "zero" (N(0, 1)) or "start" (N(encoder's estimate, 1))
     "tta_prior_pose": True,  # False: the prior covers shape and expression only; the images fix the pose
     "tta_lr_schedule": "constant",  # or "cosine": tta_lr / tta_encoder_lr down to 0 over the steps
@@ -107,6 +110,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "autoencoder_batch": 16,
         "tta_steps": 5,
         "gap_epochs": 1,
+        # as the cpu profile, so that the suite runs the code paths the cpu results use
+        "decoder_background_weight": 0.1,
+        "tta_prior_weight": 1e-3,
     },
     "cpu": {
         # choices beyond the paper for a 2-core machine; the measurements behind each are in
@@ -128,6 +134,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "decoder_backbone": "resnet18-narrow",
         "decoder_epochs": 30,
         "decoder_batch": 64,
+        "decoder_background_weight": 0.1,
         "autoencoder_epochs": 2,
         "autoencoder_lr": 1e-4,
         "autoencoder_select": "val_param",

@@ -43,10 +43,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
+import trimesh
 
-#: Methods of the command line (:data:`radarface.models.autoencoder.METHOD_NAMES`).
-METHODS: tuple[str, ...] = ("encoder", "autoencoder", "refined", "blended")
+from radarface import measurements as meas
+from radarface import paths, profiles, weights
+from radarface import progress as bars
+from radarface.dataset.generator import profile_config
+from radarface.experiments.evaluation import METHOD_NAMES, predict_method
+from radarface.experiments.real_data import capture_vertex_distances
+from radarface.experiments.settings import RefinementSettings
+from radarface.facemodel import MorphableModel, load_model
+from radarface.geometry import apply_pose
+from radarface.plots.dataset import plot_sample_grid
+from radarface.plots.face import plot_face
+
+#: Methods of the command line (:data:`radarface.experiments.evaluation.METHOD_NAMES`).
+METHODS: tuple[str, ...] = tuple(METHOD_NAMES)
 INPUTS: tuple[str, ...] = ("both", "amplitude", "depth")
 #: Exit code of a user error (as argparse's).
 USER_ERROR: int = 2
@@ -81,18 +97,19 @@ def networks_for(method: str) -> tuple[str, ...]:
     return ("encoder", "decoder") if method == "encoder" else ("autoencoder", "decoder")
 
 
-def predict(cfg: dict[str, Any], nets, captures, method: str) -> Reconstruction:
-    """Parameters and learned-renderer images of ``method`` for ``captures`` with shipped networks ``nets``."""
-    import torch
+def predict(settings: RefinementSettings, nets: weights.ShippedNetworks, captures: meas.Captures,
+            method: str) -> Reconstruction:
+    """Parameters and learned-renderer images of ``method`` for ``captures`` with shipped networks ``nets``.
 
-    from radarface.models.autoencoder import predict_method
-
+    ``settings``: test-time refinement's, for ``refined`` and ``blended``.
+    """
     start = time.perf_counter()
     images = captures.encoder_input(nets.inputs)
     encoder = nets.encoder if method == "encoder" else nets.autoencoder.encoder
     n_encoded = int(getattr(encoder, "n_outputs", 0)) or nets.normaliser.dim
     given = torch.zeros(len(images), nets.normaliser.dim - n_encoded)  # rendering parameters: training mean
-    vectors = predict_method(cfg, nets.inputs, method, nets.encoder, nets.autoencoder, images, given)
+    vectors = predict_method(settings, nets.inputs, method, nets.encoder, nets.autoencoder, images, given,
+                             nets.normaliser.slices)
     with torch.no_grad():
         rendered = torch.cat([nets.decoder(torch.as_tensor(vectors[i:i + 64], dtype=torch.float32))
                               for i in range(0, len(vectors), 64)]).numpy()
@@ -100,10 +117,9 @@ def predict(cfg: dict[str, Any], nets, captures, method: str) -> Reconstruction:
                           time.perf_counter() - start)
 
 
-def face_meshes(face, params: dict[str, np.ndarray], i: int, array_z_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def face_meshes(face: MorphableModel, params: dict[str, np.ndarray], i: int, array_z_mm: float
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (V, 3) mm of capture ``i``: in the model frame, and posed in the radar frame (array centre at 0)."""
-    from radarface.geometry import apply_pose
-
     model = face.vertices(params["shape"][i], params["expression"][i])
     radar = apply_pose(model, params["pose"][i]) - np.array([0.0, 0.0, array_z_mm])
     return model, radar
@@ -111,8 +127,6 @@ def face_meshes(face, params: dict[str, np.ndarray], i: int, array_z_mm: float) 
 
 def write_mesh(vertices: np.ndarray, triangles: np.ndarray, stem: Path) -> list[Path]:
     """``stem.obj`` and ``stem.ply`` of a mesh (vertices (V, 3) mm, triangles (M, 3)) through trimesh, order kept."""
-    import trimesh
-
     mesh = trimesh.Trimesh(vertices=np.asarray(vertices, dtype=np.float64), faces=np.asarray(triangles),
                            process=False)
     out = []
@@ -157,11 +171,6 @@ UNITS: dict[str, str] = {
 def plot_sheet(captured: np.ndarray, rendered: np.ndarray, model_vertices: np.ndarray, triangles: np.ndarray, *,
                title: str = ""):
     """Figure: captured and rendered amplitude and depth (2, H, W) each, the face from the front and the side."""
-    import matplotlib.pyplot as plt
-
-    from radarface.plots.dataset import plot_sample_grid
-    from radarface.plots.face import plot_face
-
     fig, axes = plt.subplots(2, 3, figsize=(7.2, 5.0), layout="constrained")
     plot_sample_grid(np.stack([captured[0], rendered[0]]), np.stack([captured[1], rendered[1]]),
                      titles=["radar images", "reconstruction\n(learned renderer)"], axes=axes[:, :2])
@@ -176,7 +185,7 @@ def plot_sheet(captured: np.ndarray, rendered: np.ndarray, model_vertices: np.nd
     return fig
 
 
-def _captured_channels(captures, i: int) -> np.ndarray:
+def _captured_channels(captures: meas.Captures, i: int) -> np.ndarray:
     return np.stack([captures.amplitude[i], captures.depth[i]])
 
 
@@ -189,15 +198,6 @@ def reconstruct(captures_path: str | Path, out_dir: str | Path, *, method: str =
     :class:`radarface.measurements.MeasurementFormatError`) and ``FileNotFoundError`` for
     user errors, each naming what was expected and what was found.
     """
-    import matplotlib.pyplot as plt
-
-    from radarface import paths, profiles, weights
-    from radarface import measurements as meas
-    from radarface import progress as bars
-    from radarface.dataset.generator import profile_config
-    from radarface.facemodel import load_model
-    from radarface.measurements.evaluate import capture_vertex_distances
-
     if inputs not in INPUTS:
         raise ValueError(f"inputs must be one of {list(INPUTS)}, got {inputs!r}")
     kinds = networks_for(method)
@@ -215,7 +215,7 @@ def reconstruct(captures_path: str | Path, out_dir: str | Path, *, method: str =
     weights.check_setup(manifest, face, radar, folder=folder)
     nets = weights.load_networks(folder, inputs, kinds, manifest=manifest)
     captures = meas.load(captures_path, radar)
-    result = predict(cfg, nets, captures, method)
+    result = predict(RefinementSettings.from_profile(cfg), nets, captures, method)
     distances, note = None, None
     if captures.ground_truth_params is not None:
         try:
@@ -267,8 +267,6 @@ def reconstruct(captures_path: str | Path, out_dir: str | Path, *, method: str =
 
 def parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
-    from radarface import profiles
-
     p = argparse.ArgumentParser(prog="python -m radarface.reconstruct", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("captures", type=Path, help="measurement file (HDF5)")
@@ -286,8 +284,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code (0, or 2 for a user error)."""
-    import matplotlib
-
     matplotlib.use("Agg")  # files only, no display
     args = parser().parse_args(argv)
     try:

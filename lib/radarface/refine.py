@@ -4,7 +4,7 @@ Given radar images and a frozen learned renderer, minimise over the parameters
 
     objective = image_loss(decoder(p), images) + prior_weight · mean(p_prior²)
 
-(per image, averaged over the images): the image loss of :func:`radarface.models.decoder.image_loss`
+(per image, averaged over the images): the image loss of :func:`radarface.losses.image_loss`
 and a Gaussian prior N(0, 1) on the normalised parameters that are being changed (or on
 those of them named in ``prior``, e.g. shape and expression only), which keeps the search
 near faces the face model finds likely when the image alone is ambiguous.
@@ -15,13 +15,13 @@ No labels are used. The paper's text allows two readings, both here:
 - :func:`finetune_encoder` (b): the encoder's weights are fine-tuned on the unlabelled
   test images; the parameters are its outputs.
 
-Both run a fixed number of Adam steps on the full objective (all images, in chunks with
-accumulated gradients, so memory stays bounded and chunking does not change the result),
-record per step the image loss, the prior and, given a ``tracer`` (e.g.
-:func:`vertex_tracer`), the vertex distance, and return the vectors of the last step.
+Both run a fixed number of Adam steps on the full objective (:func:`objective`: all
+images, in chunks with accumulated gradients, so memory stays bounded and chunking does not
+change the result), record per step the image loss, the prior and, given a ``tracer``
+(e.g. :func:`vertex_tracer`), the vertex distance, and return the vectors of the last step.
 (b) can instead step on minibatches (``batch_size``): an encoder has many weights shared
-by all images, and a step on a minibatch costs a fraction of a full one; the full objective is traced
-once per pass over the images.
+by all images, and a step on a minibatch costs a fraction of a full one; the full
+objective is traced once per pass over the images.
 Networks run in eval mode: batch-norm statistics are the trained ones, there is no
 dropout, and each image's result does not depend on the others'. Deterministic: fixed
 thread count and deterministic algorithms during the call, nothing random drawn.
@@ -44,8 +44,9 @@ import torch
 from torch import nn
 
 from radarface import progress as progress_bars
+from radarface.losses import image_loss
+from radarface.metrics import vertex_distance
 from radarface.runtime import deterministic
-from radarface.models.decoder import image_loss
 
 #: ``tracer(vectors (B, D) numpy) -> float``, called once per step (e.g. vertex distance in mm)
 Tracer = Callable[[np.ndarray], float]
@@ -76,8 +77,6 @@ def vertex_tracer(face_model, true_targets: np.ndarray | torch.Tensor,
     ``true_targets`` (B, D) and the traced vectors are normalised targets of the same
     layout; ``denormalise`` maps them to parameter dicts (``RadarFaceDataset.denormalise``).
     """
-    from radarface.metrics import vertex_distance
-
     true = np.asarray(true_targets.detach().cpu() if isinstance(true_targets, torch.Tensor) else true_targets,
                       dtype=np.float64)
     true_params = denormalise(true)
@@ -118,78 +117,78 @@ def _check(images: torch.Tensor, steps: int, lr: float, prior_weight: float, chu
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
 
 
-def _objective(vectors_of: Callable[[torch.Tensor], torch.Tensor], decoder: nn.Module, images: torch.Tensor,
-               idx: torch.Tensor, prior_columns: torch.Tensor, loss_options: dict[str, Any],
-               center: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image image loss (b,), per-image prior (b,) about ``center`` (B, D; None: 0) and the vectors (b, D) of ``idx``."""
-    v = vectors_of(idx)
-    img = image_loss(decoder(v), images[idx], reduction="none", **loss_options)
-    off = v if center is None else v - center[idx]
-    return img, off[:, prior_columns].square().mean(1), v
+@dataclass(frozen=True)
+class ImageObjective:
+    """What is minimised: per image, ``image_loss(renderer(v), image) + prior_weight · mean((v − center)²)``.
 
-
-def _descend(variables: Sequence[torch.Tensor], vectors_of: Callable[[torch.Tensor], torch.Tensor],
-             decoder: nn.Module, images: torch.Tensor, prior_columns: torch.Tensor, *, steps: int, lr: float,
-             prior_weight: float, loss_options: dict[str, Any], tracer: Tracer | None, chunk: int,
-             batch_size: int | None = None, seed: int = 0, lr_schedule: str = "constant",
-             center: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, list[float]]]:
-    """Adam on ``variables`` for ``steps`` steps; (last vectors (B, D), trace).
-
-    ``lr_schedule``: ``"constant"``, or ``"cosine"`` (from ``lr`` down to 0 over the
-    steps, so the last steps settle instead of jittering around the minimum).
-
-    Full batch (``batch_size`` None): every step descends the objective over all images
-    and the same pass is traced. Minibatches: each step descends ``batch_size`` images
-    (a seeded reshuffle per pass over the images); the full objective is traced after
-    every pass and after the last step.
+    ``prior_columns`` (D,) bool: the columns of ``v`` in the prior; ``center`` (B, D) or None
+    (zero). ``loss_options``: :func:`~radarface.losses.image_loss` keywords.
     """
-    optimizer = torch.optim.Adam(variables, lr=lr)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
-                if lr_schedule == "cosine" else None)
-    n = len(images)
-    full_batch = batch_size is None or batch_size >= n
-    per_pass = 1 if full_batch else -(-n // batch_size)
-    order = torch.Generator().manual_seed(int(seed))
-    batches: list[torch.Tensor] = []
-    trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
-    vectors = torch.empty(0)
-    status = progress_bars.status_bar(steps, "test-time steps", unit="step")
-    for step in range(steps + 1):
-        status.update(min(step, 1))
-        last = step == steps
-        if full_batch or last or step % per_pass == 0:
-            optimizer.zero_grad(set_to_none=True)
-            totals, parts = np.zeros(2), []
-            with torch.set_grad_enabled(full_batch and not last):
-                for idx in torch.split(torch.arange(n), chunk):
-                    img, prior, v = _objective(vectors_of, decoder, images, idx, prior_columns, loss_options, center)
-                    if full_batch and not last:
-                        ((img + prior_weight * prior).sum() / n).backward()
-                    totals += [float(img.detach().sum()), float(prior.detach().sum())]
-                    parts.append(v.detach())
-            vectors = torch.cat(parts)
-            img_mean, prior_mean = totals / n
-            if not np.isfinite(img_mean + prior_mean):
-                raise FloatingPointError(f"objective is not finite at step {step}; lower the learning rate (now {lr:g})")
-            for key, value in (("step", step), ("image_loss", img_mean), ("prior", prior_mean),
-                               ("objective", img_mean + prior_weight * prior_mean)):
-                trace[key].append(float(value))
-            if tracer is not None:
-                trace.setdefault("vertex_mm", []).append(float(tracer(vectors.double().numpy())))
-        if last:
-            break
-        if not full_batch:
-            if not batches:
-                batches = list(torch.split(torch.randperm(n, generator=order), batch_size))
-            optimizer.zero_grad(set_to_none=True)
-            img, prior, _ = _objective(vectors_of, decoder, images, batches.pop(0), prior_columns, loss_options,
-                                 center)
-            (img + prior_weight * prior).mean().backward()
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
-    status.close()
-    return vectors, trace
+
+    renderer: nn.Module
+    images: torch.Tensor
+    prior_columns: torch.Tensor
+    prior_weight: float
+    loss_options: dict[str, Any]
+    center: torch.Tensor | None = None
+
+    def terms(self, vectors: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image loss (b,) and prior (b,) of ``vectors`` (b, D), the vectors of images ``idx``."""
+        img = image_loss(self.renderer(vectors), self.images[idx], reduction="none", **self.loss_options)
+        off = vectors if self.center is None else vectors - self.center[idx]
+        return img, off[:, self.prior_columns].square().mean(1)
+
+
+def objective(goal: ImageObjective, vectors_of: Callable[[torch.Tensor], torch.Tensor], *, chunk: int = 64,
+              backward: bool = False) -> tuple[float, float, torch.Tensor]:
+    """Mean image loss and mean prior over all images, and their vectors (B, D), computed ``chunk`` images at a time.
+
+    ``vectors_of(idx)``: the vectors (b, D) of images ``idx``. With ``backward``, the
+    gradient of the mean objective (image loss + prior_weight · prior) accumulates in
+    whatever ``vectors_of`` depends on, chunk by chunk, so memory stays bounded.
+    """
+    n = len(goal.images)
+    totals, parts = np.zeros(2), []
+    with torch.set_grad_enabled(backward):
+        for idx in torch.split(torch.arange(n), chunk):
+            v = vectors_of(idx)
+            img, prior = goal.terms(v, idx)
+            if backward:
+                ((img + goal.prior_weight * prior).sum() / n).backward()
+            totals += [float(img.detach().sum()), float(prior.detach().sum())]
+            parts.append(v.detach())
+    img_mean, prior_mean = totals / n
+    return float(img_mean), float(prior_mean), torch.cat(parts)
+
+
+class _Trace:
+    """Per-step record of the objective's terms (and the tracer's value); refuses a non-finite objective."""
+
+    def __init__(self, prior_weight: float, lr: float, tracer: Tracer | None):
+        self.prior_weight, self.lr, self.tracer = prior_weight, lr, tracer
+        self.values: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
+
+    def record(self, step: int, img: float, prior: float, vectors: torch.Tensor) -> None:
+        if not np.isfinite(img + prior):
+            raise FloatingPointError(f"objective is not finite at step {step}; lower the learning rate (now "
+                                     f"{self.lr:g})")
+        for key, value in (("step", step), ("image_loss", img), ("prior", prior),
+                           ("objective", img + self.prior_weight * prior)):
+            self.values[key].append(float(value))
+        if self.tracer is not None:
+            self.values.setdefault("vertex_mm", []).append(float(self.tracer(vectors.double().numpy())))
+
+
+def _status(steps: int) -> Any:
+    """A progress bar of the steps for the runner's console only (:func:`radarface.progress.status_bar`)."""
+    return progress_bars.status_bar(steps, "test-time steps", unit="step")
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, lr_schedule: str, steps: int):
+    """Cosine annealing to 0 over ``steps`` for ``"cosine"``; None (constant) otherwise."""
+    if lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1))
+    return None
 
 
 def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int, name: str = "free") -> torch.Tensor:
@@ -207,7 +206,7 @@ def _columns(mask: Sequence[bool] | torch.Tensor | slice | None, d: int, name: s
 
 
 def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: torch.Tensor, *, steps: int,
-                      lr: float = 0.01, prior_weight: float = 1e-3, free: Sequence[bool] | slice | None = None,
+                      lr: float = 0.01, prior_weight: float = 0.0, free: Sequence[bool] | slice | None = None,
                       prior: Sequence[bool] | slice | None = None, prior_center: str = "zero",
                       lr_schedule: str = "constant", depth_channels: Sequence[int] = (),
                       background_weight: float = 1.0, depth_weight: float = 1.0, tracer: Tracer | None = None,
@@ -218,7 +217,8 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         decoder: vectors (B, D) -> images (B, C, H, W) in [0, 1] (weights left unchanged).
         init_params: start (B, D), e.g. the encoder's prediction with the rendering parameters.
         steps, lr: Adam steps on the objective and their learning rate (normalised units).
-        prior_weight: weight of the mean squared free parameter (a N(0, 1) prior).
+        prior_weight: weight of the mean squared free parameter (a N(0, 1) prior; 0: the
+            image loss alone, as the paper).
         free: columns to optimise (boolean mask (D,) or slice; default all); the others
             keep their initial values and are not in the prior.
         prior: the free columns in the prior (mask (D,) or slice; default all free ones),
@@ -232,33 +232,40 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         seed, threads: torch's global seed and thread count during the call.
     """
     _check(images, steps, lr, prior_weight, chunk, lr_schedule)
-    init = torch.as_tensor(init_params, dtype=images.dtype).detach()
-    if init.ndim != 2 or len(init) != len(images):
-        raise ValueError(f"init_params must be (B, D) with B = {len(images)} images, got {tuple(init.shape)}")
-    columns = _columns(free, init.shape[1])
-    in_prior = _prior_columns(prior, columns)
+    start = torch.as_tensor(init_params, dtype=images.dtype).detach()
+    if start.ndim != 2 or len(start) != len(images):
+        raise ValueError(f"init_params must be (B, D) with B = {len(images)} images, got {tuple(start.shape)}")
     if prior_center not in PRIOR_CENTERS:
         raise ValueError(f"prior_center must be one of {PRIOR_CENTERS}, got {prior_center!r}")
-    start = time.perf_counter()
-    with deterministic(threads, seed), _frozen(decoder):
-        delta = torch.zeros(len(init), int(columns.sum()), dtype=init.dtype, requires_grad=True)
+    free = _columns(free, start.shape[1])
+    goal = ImageObjective(decoder, images, _prior_columns(prior, free), prior_weight,
+                          {"depth_channels": depth_channels, "background_weight": background_weight,
+                           "depth_weight": depth_weight}, start if prior_center == "start" else None)
+    delta = torch.zeros(len(start), int(free.sum()), dtype=start.dtype, requires_grad=True)
 
-        def vectors_of(idx: torch.Tensor) -> torch.Tensor:
-            v = init[idx].clone()
-            v[:, columns] = v[:, columns] + delta[idx]
-            return v
+    def vectors_of(idx: torch.Tensor) -> torch.Tensor:  # the start, its free columns moved by delta
+        v = start[idx].clone()
+        v[:, free] = v[:, free] + delta[idx]
+        return v
 
-        vectors, trace = _descend([delta], vectors_of, decoder, images, in_prior, steps=steps, lr=lr,
-                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk, lr_schedule=lr_schedule,
-                                  center=init if prior_center == "start" else None,
-                                  loss_options={"depth_channels": depth_channels,
-                                                "background_weight": background_weight,
-                                                "depth_weight": depth_weight})
-    return RefineResult(vectors, trace, time.perf_counter() - start)
+    trace, began = _Trace(prior_weight, lr, tracer), time.perf_counter()
+    with deterministic(threads, seed), _frozen(decoder), _status(steps) as status:
+        optimizer = torch.optim.Adam([delta], lr=lr)
+        schedule = _scheduler(optimizer, lr_schedule, steps)
+        for step in range(steps + 1):  # step 0 records the start; the last records the result
+            optimizer.zero_grad(set_to_none=True)
+            img, prior_mean, vectors = objective(goal, vectors_of, chunk=chunk, backward=step < steps)
+            trace.record(step, img, prior_mean, vectors)
+            if step < steps:
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                status.update(1)
+    return RefineResult(vectors, trace.values, time.perf_counter() - began)
 
 
 def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tensor, *, steps: int,
-                     lr: float = 1e-4, prior_weight: float = 1e-3, given: torch.Tensor | None = None,
+                     lr: float = 1e-4, prior_weight: float = 0.0, given: torch.Tensor | None = None,
                      prior: Sequence[bool] | slice | None = None, lr_schedule: str = "constant",
                      depth_channels: Sequence[int] = (), background_weight: float = 1.0,
                      depth_weight: float = 1.0, tracer: Tracer | None = None, chunk: int = 64, seed: int = 0,
@@ -279,8 +286,11 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
         raise ValueError(f"batch_size must be None (all images) or an integer >= 1, got {batch_size!r}")
     if given is not None and (given.ndim != 2 or len(given) != len(images)):
         raise ValueError(f"given must be (B, R) with B = {len(images)}, got {tuple(given.shape)}")
-    start = time.perf_counter()
-    with deterministic(threads, seed), _frozen(decoder):
+    n = len(images)
+    full_batch = batch_size is None or batch_size >= n
+    per_pass = 1 if full_batch else -(-n // batch_size)
+    trace, began = _Trace(prior_weight, lr, tracer), time.perf_counter()
+    with deterministic(threads, seed), _frozen(decoder), _status(steps) as status:
         encoder.eval()
         weights = [p for p in encoder.parameters() if p.requires_grad]
         if not weights:
@@ -289,20 +299,36 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
             n_out = encoder(images[:1]).shape[1]
         columns = torch.zeros(n_out + (0 if given is None else given.shape[1]), dtype=torch.bool)
         columns[:n_out] = True
-        if prior is not None:
-            columns = _prior_columns(prior, columns)
+        goal = ImageObjective(decoder, images, columns if prior is None else _prior_columns(prior, columns),
+                              prior_weight, {"depth_channels": depth_channels, "background_weight": background_weight,
+                                             "depth_weight": depth_weight})
 
         def vectors_of(idx: torch.Tensor) -> torch.Tensor:
             out = encoder(images[idx])
             return out if given is None else torch.cat([out, given[idx].to(out.dtype)], 1)
 
-        vectors, trace = _descend(weights, vectors_of, decoder, images, columns, steps=steps, lr=lr,
-                                  prior_weight=prior_weight, tracer=tracer, chunk=chunk,
-                                  loss_options={"depth_channels": depth_channels,
-                                                "background_weight": background_weight,
-                                                "depth_weight": depth_weight},
-                                  batch_size=batch_size, seed=seed, lr_schedule=lr_schedule)
-    return RefineResult(vectors, trace, time.perf_counter() - start)
+        optimizer = torch.optim.Adam(weights, lr=lr)
+        schedule = _scheduler(optimizer, lr_schedule, steps)
+        order, batches = torch.Generator().manual_seed(int(seed)), []
+        for step in range(steps + 1):
+            last = step == steps
+            if full_batch or last or step % per_pass == 0:  # the full objective, traced
+                optimizer.zero_grad(set_to_none=True)
+                img, prior_mean, vectors = objective(goal, vectors_of, chunk=chunk, backward=full_batch and not last)
+                trace.record(step, img, prior_mean, vectors)
+            if last:
+                break
+            if not full_batch:  # one step on the next minibatch of a seeded reshuffle
+                batches = batches or list(torch.split(torch.randperm(n, generator=order), batch_size))
+                idx = batches.pop(0)
+                optimizer.zero_grad(set_to_none=True)
+                img_b, prior_b = goal.terms(vectors_of(idx), idx)
+                (img_b + prior_weight * prior_b).mean().backward()
+            optimizer.step()
+            if schedule is not None:
+                schedule.step()
+            status.update(1)
+    return RefineResult(vectors, trace.values, time.perf_counter() - began)
 
 
 def _prior_columns(prior: Sequence[bool] | torch.Tensor | slice | None, free: torch.Tensor) -> torch.Tensor:
@@ -333,89 +359,3 @@ def blend(start: np.ndarray, refined: np.ndarray, weight: float) -> np.ndarray:
     if not 0.0 <= float(weight) <= 1.0:
         raise ValueError(f"the blend weight must be in [0, 1] (1 = the refined parameters), got {weight!r}")
     return float(weight) * refined + (1.0 - float(weight)) * start
-
-
-# ------------------------------------------------------------ command line
-def _setup(args) -> tuple[dict[str, Any], Any, nn.Module, Any]:
-    """The command's profile (with ``--set`` overrides), face model, learned renderer and its checkpoint."""
-    from radarface import facemodel, profiles
-    from radarface.models.decoder import decoder_data, fit_decoder
-    from radarface.run import parse_settings
-
-    cfg = profiles.resolve(args.profile, **parse_settings(args.set))
-    face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    decoder, fit = fit_decoder(cfg, decoder_data(cfg, "both"))
-    return cfg, face, decoder, fit.checkpoint
-
-
-def _tune(args) -> int:
-    from radarface.models.autoencoder import best_refinement, tune_refinement
-
-    cfg, face, decoder, checkpoint = _setup(args)
-    lrs = [float(x) for x in args.lrs.split(",")]
-    traces = tune_refinement(cfg, args.inputs, decoder, face, decoder_checkpoint=checkpoint, lrs=lrs,
-                             steps=args.steps, method=args.method, n_images=args.images)
-    marks = sorted({0, args.steps // 4, args.steps // 2, 3 * args.steps // 4, args.steps})
-    print(f"test-time ({args.method}), {args.inputs}, first {args.images} validation images: vertex distance (mm) "
-          f"at steps {marks} (or the last traced step before), and the best step")
-    for lr, trace in traces.items():
-        steps = np.asarray(trace["step"])
-        at = [int(np.flatnonzero(steps <= m)[-1]) for m in marks]  # minibatch runs trace once per pass
-        i = int(np.argmin(trace["vertex_mm"]))
-        print(f"lr {lr:g}: " + " ".join(f"{trace['vertex_mm'][j]:.3f}" for j in at)
-              + f" | best {trace['vertex_mm'][i]:.3f} at step {int(trace['step'][i])}")
-    lr, step, mm = best_refinement(traces)
-    print(f"best: lr {lr:g}, {step} steps, {mm:.3f} mm (from {traces[lr]['vertex_mm'][0]:.3f} mm at step 0)")
-    return 0
-
-
-def _blend(args) -> int:
-    from radarface.models.autoencoder import tune_blend
-
-    cfg, face, decoder, checkpoint = _setup(args)
-    weights = [float(x) for x in args.weights.split(",")]
-    curve = tune_blend(cfg, args.inputs, decoder, face, decoder_checkpoint=checkpoint, weights=weights,
-                       n_images=args.images)
-    print(f"(a) blended with its start, {args.inputs}, first {args.images} validation images: vertex distance (mm)")
-    for w, mm in curve.items():
-        print(f"weight {w:g}: {mm:.3f}")
-    best = min(curve, key=curve.get)
-    print(f"best: weight {best:g}, {curve[best]:.3f} mm")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m radarface.refine tune|blend``: choose test-time settings on validation images; exit code."""
-    import argparse
-    import sys
-
-    from radarface import profiles
-
-    parser = argparse.ArgumentParser(prog="python -m radarface.refine", description=main.__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    tune = sub.add_parser("tune", help="vertex distance per step for several learning rates, on validation images")
-    tune.add_argument("--profile", default="cpu", choices=profiles.names())
-    tune.add_argument("--inputs", default="both", choices=("amplitude", "depth", "both"))
-    tune.add_argument("--method", default="a", choices=("a", "b"), help="(a) parameters, (b) encoder weights")
-    tune.add_argument("--lrs", default="0.01,0.03,0.1", help="comma-separated learning rates")
-    tune.add_argument("--steps", type=int, default=200)
-    tune.add_argument("--images", type=int, default=200, help="the first N validation images")
-    tune.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a profile setting")
-    tune.set_defaults(run=_tune)
-    mix = sub.add_parser("blend", help="vertex distance of (a) blended with its start, per weight, on validation images")
-    mix.add_argument("--profile", default="cpu", choices=profiles.names())
-    mix.add_argument("--inputs", default="both", choices=("amplitude", "depth", "both"))
-    mix.add_argument("--weights", default="0,0.5,0.6,0.7,0.8,0.9,1", help="comma-separated weights of (a), in [0, 1]")
-    mix.add_argument("--images", type=int, default=200, help="the first N validation images")
-    mix.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a profile setting")
-    mix.set_defaults(run=_blend)
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"python -m radarface.refine {args.command}: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from radarface import paths
-from radarface.models.autoencoder import format_comparison
+from radarface.experiments.paper_table import format_comparison
 
 README: Path = paths.ROOT / "README.md"
 

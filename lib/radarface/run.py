@@ -45,6 +45,7 @@ from typing import Any
 import jupytext
 import nbformat
 import papermill
+import torch
 from papermill.inspection import _infer_parameters
 
 from radarface import paths, profiles, progress
@@ -174,8 +175,6 @@ def format_seconds(seconds: float) -> str:
 
 def provenance_cell(profile: str, values: dict[str, Any], seconds: float, commit: str) -> nbformat.NotebookNode:
     """Markdown cell stating how this copy was made: commit, profile, parameters, date, cores, wall time."""
-    import torch
-
     shown = ", ".join(f"`{k} = {v!r}`" for k, v in values.items() if k != "profile") or "none"
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"*Executed at profile **`{profile}`** from commit `{commit}` on {when}, "

@@ -42,6 +42,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from radarface import progress as progress_bars
+from radarface.paths import data_dir
 from radarface.runtime import deterministic, exclusive_lock
 
 Batch = tuple[torch.Tensor, ...]
@@ -201,8 +202,6 @@ def run_name(prefix: str, **parts: Any) -> str:
 
 def checkpoint_path(name: str) -> Path:
     """``data_dir()/checkpoints/<name>.pt`` (``$RADARFACE_DATA`` moves it)."""
-    from radarface.paths import data_dir
-
     folder = data_dir() / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.pt"

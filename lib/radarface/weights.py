@@ -41,16 +41,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from radarface import dataset, paths, profiles, train
 from radarface.dataset.normalise import TargetNormaliser
+from radarface.experiments.fitting import DECODER_INPUTS, decoder_data, fit_decoder, profile_run_names, trained_networks
+from radarface.experiments.settings import RendererSettings
+from radarface.facemodel import MorphableModel, load_model
 from radarface.models.autoencoder import Autoencoder, channels_for
 from radarface.models.decoder import LearnedRenderer
 from radarface.models.encoder import Encoder, EncoderEnsemble
+from radarface.radar import RadarConfig
+from radarface.run import git_commit
 
 FORMAT_NAME: str = "radarface-weights"
 FORMAT_VERSION: int = 1
 MANIFEST_NAME: str = "manifest.json"
-#: The learned renderer's input type: it renders amplitude and depth for every encoder.
-DECODER_INPUTS: str = "both"
 #: Size limits (MB = 10⁶ bytes) of one exported file and of all of them (git-friendly).
 MAX_FILE_MB: float = 10.0
 MAX_TOTAL_MB: float = 20.0
@@ -146,8 +150,6 @@ def sha256_file(path: Path) -> str:
 # ------------------------------------------------------------------ export
 def _require_finished(name: str, epochs: int, profile: str) -> Path:
     """The checkpoint ``data/checkpoints/<name>.pt`` of a finished run; WeightsError naming it otherwise."""
-    from radarface import train
-
     path = train.checkpoint_path(name)
     if not path.is_file():
         raise WeightsError(f"no checkpoint {path}: the profile {profile!r} has not been trained yet; run "
@@ -159,26 +161,6 @@ def _require_finished(name: str, epochs: int, profile: str) -> Path:
     return path
 
 
-def profile_checkpoints(cfg: dict[str, Any], inputs: str, dataset_path: Path) -> dict[str, tuple[str, int]]:
-    """Checkpoint names and epochs of a profile's networks for ``inputs``: decoder, encoder (each member), autoencoder."""
-    from radarface.models.autoencoder import autoencoder_run_name
-    from radarface.models.decoder import decoder_run_name
-    from radarface.models.encoder import encoder_run_name, ensemble_size, member_config, rendered_share
-
-    decoder = decoder_run_name(cfg, DECODER_INPUTS, dataset_path)
-    out = {"decoder": (decoder, int(cfg["decoder_epochs"]))}
-    if rendered_share(cfg) and inputs != DECODER_INPUTS:
-        out["encoder renderer"] = (decoder_run_name(cfg, inputs, dataset_path), int(cfg["decoder_epochs"]))
-    size = ensemble_size(cfg)
-    members = [member_config(cfg, i) for i in range(size)] if size > 1 else [cfg]
-    for i, member in enumerate(members):
-        out[f"encoder member {i}"] = (encoder_run_name(member, inputs, dataset_path), int(cfg["encoder_epochs"]))
-    encoder = encoder_run_name(cfg, inputs, dataset_path)
-    out["autoencoder"] = (autoencoder_run_name(cfg, inputs, dataset_path, encoder, f"{decoder}.pt"),
-                          int(cfg["autoencoder_epochs"]))
-    return out
-
-
 def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[str, ...] = (DECODER_INPUTS,),
                    max_file_mb: float = MAX_FILE_MB, max_total_mb: float = MAX_TOTAL_MB) -> Path:
     """Write the trained networks of the resolved profile ``cfg`` to ``out_dir`` as float16 files and ``manifest.json``.
@@ -187,12 +169,6 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     (:class:`WeightsError`) when a file would exceed ``max_file_mb`` or all ``max_total_mb``.
     Returns the manifest's path; the manifest is written last, so a folder with one is complete.
     """
-    from radarface import dataset
-    from radarface.facemodel import load_model
-    from radarface.models.autoencoder import trained_networks
-    from radarface.models.decoder import decoder_data, fit_decoder
-    from radarface.run import git_commit
-
     for name in inputs:
         channels_for(name, DECODER_INPUTS)  # checks the name
     face = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
@@ -203,9 +179,9 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     checkpoints = {}
     for name in inputs:
         checkpoints[name] = {role: _require_finished(n, e, cfg["profile"])
-                             for role, (n, e) in profile_checkpoints(cfg, name, data_path).items()}
+                             for role, (n, e) in profile_run_names(cfg, name, data_path).items()}
     data = decoder_data(cfg, DECODER_INPUTS)
-    decoder, _ = fit_decoder(cfg, data, progress=False)  # loads the finished checkpoint
+    decoder, _ = fit_decoder(RendererSettings.from_profile(cfg), data, progress=False)  # loads the finished checkpoint
     payloads = {"decoder": (_serialise(half_state(decoder)), decoder_architecture(decoder),
                             checkpoints[inputs[0]]["decoder"].name)}
     for name in inputs:
@@ -273,7 +249,8 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def check_setup(manifest: dict[str, Any], face: Any, radar: Any, *, folder: str | Path = "the weights") -> None:
+def check_setup(manifest: dict[str, Any], face: MorphableModel, radar: RadarConfig, *,
+                folder: str | Path = "the weights") -> None:
     """Refuse weights trained for another face model (content hash) or radar (:meth:`RadarConfig.to_dict`) than this run's."""
     trained = manifest["face_model"]
     if trained["hash"] != face.content_hash():
@@ -346,8 +323,6 @@ def load_networks(folder: str | Path, inputs: str, kinds: tuple[str, ...] = ("en
 # ------------------------------------------------------------------ command line
 def main(argv: list[str] | None = None) -> int:
     """``python -m radarface.weights``: export a trained profile's weights; returns the exit code."""
-    from radarface import paths, profiles
-
     parser = argparse.ArgumentParser(prog="python -m radarface.weights", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="cpu", choices=profiles.names())

@@ -34,7 +34,7 @@
 # raw image); `encoder_augment` and `encoder_weight_decay` regularise; `encoder_rendered`
 # adds to every training batch extra faces drawn fresh from the sampling prior and
 # rendered by the learned renderer of notebook 05 (trained first if missing), so the
-# encoder sees more faces than the dataset holds (`radarface.models.rendered`);
+# encoder sees more faces than the dataset holds (`radarface.losses.rendered_loss`);
 # `encoder_ensemble` trains that many encoders from consecutive seeds and averages their
 # predictions (`radarface.models.EncoderEnsemble`). The `cpu` profile's choices are in
 # `radarface/profiles.py`, the measurements behind them in `docs/tuning.md`.
@@ -61,14 +61,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from radarface import dataset, facemodel, metrics, profiles
-from radarface.dataset.stats import parameter_visibility
-from radarface.models import count_parameters, encoder_data, fit_encoder, member_rows
+from radarface.experiments.fitting import encoder_data, member_rows, profile_encoder
+from radarface.experiments.renderers import parameter_visibility
+from radarface.models import count_parameters
 from radarface.plots import save
 from radarface.plots.results import (plot_cosine_matrix, plot_metric_bars, plot_pred_vs_true, plot_reconstructions,
                                      plot_visibility)
 from radarface.plots.training import plot_history
 from radarface.train import predict
 
+# %%
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
                        encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth,
@@ -98,7 +100,7 @@ print({split: len(ds) for split, ds in data.items()}, "target groups:", list(dat
 # the same weights as an uninterrupted run. A finished run is loaded, not retrained.
 
 # %%
-encoder, fit = fit_encoder(cfg, data)
+encoder, fit, _ = profile_encoder(cfg, data)
 print(f"dataset {data['train'].path.name}")
 print(f"backbone {cfg['encoder_backbone']}: {count_parameters(encoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['encoder_batch']}, {fit.threads} threads")

@@ -19,9 +19,9 @@
 # **Loss.** Plain L2 on the amplitude image. On the depth image the background (depth 0
 # wherever the amplitude is below the dynamic range) covers about two thirds of the
 # pixels and ends in a jump at the face's outline; its pixels weigh
-# `decoder_background_weight`, a profile setting: 1 is the paper's plain L2; below 1 the
-# decoder spends more of its effort on the surface than on the outline (see
-# `radarface.models.decoder`).
+# `decoder_background_weight`, a profile setting: 1 is the paper's plain L2 (the `paper`
+# profile); below 1 (0.1 at `cpu`) the decoder spends more of its effort on the surface
+# than on the outline (see `radarface.losses`).
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -30,7 +30,7 @@ backbone = None  # None: the profile's; or "tiny", "resnet18-narrow", "resnet18"
 epochs = None
 batch = None
 lr = None
-background_weight = None  # weight of depth background pixels in the loss; None: the profile's (0.1)
+background_weight = None  # weight of depth background pixels in the loss; None: the profile's (cpu 0.1, paper 1)
 seed = None
 model = None  # face model: None for the profile's; or "builtin", "ict", "auto", a path to a BFM 2019 .h5
 reference_fraction = 64  # timing: exact reference on 1/k of the scatterers and voxels, scaled by k
@@ -41,12 +41,16 @@ import numpy as np
 import torch
 
 from radarface import facemodel, metrics, profiles, radar
-from radarface.models import count_parameters, decoder_data, fit_decoder, image_loss
-from radarface.models import decoder as dec
+from radarface.experiments import renderers
+from radarface.experiments.fitting import decoder_data, fit_decoder
+from radarface.experiments.settings import RendererSettings
+from radarface.losses import image_loss
+from radarface.models import CHANNELS, count_parameters, depth_channels
 from radarface.plots import save
 from radarface.plots import decoder as dplots
 from radarface.plots.training import plot_history
 
+# %%
 cfg = profiles.resolve(profile, decoder_backbone=backbone, decoder_epochs=epochs, decoder_batch=batch,
                        decoder_lr=lr, decoder_background_weight=background_weight, seed=seed,
                        model=model)
@@ -68,7 +72,7 @@ print(f"{profile} dataset: images {train_ds.channels}×{train_ds.image_shape[0]}
       f"{train_ds.normaliser.dim} parameters per image")
 print({split: len(ds) for split, ds in data.items()}, "input columns:", train_ds.target_names[-6:], "...")
 config = radar.RadarConfig.from_dict(train_ds.config)
-depth = dec.depth_channels(outputs)
+depth = depth_channels(outputs)
 
 # %% [markdown]
 # ## Training
@@ -76,7 +80,7 @@ depth = dec.depth_channels(outputs)
 # weights: an interrupted run resumes, a finished one is loaded.
 
 # %%
-decoder, fit = fit_decoder(cfg, data)
+decoder, fit = fit_decoder(RendererSettings.from_profile(cfg), data)
 print(f"dataset {train_ds.path.name}")
 print(f"backbone {cfg['decoder_backbone']}: {count_parameters(decoder) / 1e6:.2f} M parameters, "
       f"{len(fit.history['epoch'])} epochs, batch {cfg['decoder_batch']}, lr {cfg['decoder_lr']}, {fit.threads} threads")
@@ -86,7 +90,7 @@ print(f"trained {fit.trained} epochs now ({fit.seconds_per_epoch:.1f} s each), "
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
 plot_history(fit.history, ax=axes[0], title="image loss (weighted)")
-plot_history(fit.history, [f"val_{c}" for c in dec.CHANNELS[outputs]], ax=axes[1],
+plot_history(fit.history, [f"val_{c}" for c in CHANNELS[outputs]], ax=axes[1],
              title="validation: plain mean squared error per image type")
 save(fig, f"05_learning_curves_{outputs}");
 
@@ -101,11 +105,11 @@ save(fig, f"05_learning_curves_{outputs}");
 # %%
 # NBVAL_CHECK_OUTPUT
 test_images, test_params = test.tensors()
-decoded = torch.from_numpy(dec.decoder_render_fn(decoder)(test_params.numpy()))
+decoded = torch.from_numpy(renderers.decoder_render_fn(decoder)(test_params.numpy()))
 mean_image = train_ds.tensors()[0].mean(0, keepdim=True).expand_as(test_images)
 losses = {name: float(image_loss(pred, test_images, depth_channels=depth, background_weight=cfg["decoder_background_weight"]))
           for name, pred in (("decoder", decoded), ("mean image", mean_image))}
-rmse = {c: float(((decoded - test_images)[:, k] ** 2).mean().sqrt()) for k, c in enumerate(dec.CHANNELS[outputs])}
+rmse = {c: float(((decoded - test_images)[:, k] ** 2).mean().sqrt()) for k, c in enumerate(CHANNELS[outputs])}
 print(f"test image loss: decoder {losses['decoder']:.3f}, mean training image {losses['mean image']:.3f}")
 print("test RMSE per image type:", {c: round(v, 2) for c, v in rmse.items()})
 
@@ -113,7 +117,7 @@ print("test RMSE per image type:", {c: round(v, 2) for c, v in rmse.items()})
 order = np.argsort(image_loss(decoded, test_images, depth_channels=depth, reduction="none",
                              background_weight=cfg["decoder_background_weight"]).numpy())
 picks = [int(order[0]), int(order[len(order) // 2]), int(order[-1])]  # best, median, worst
-axes = dplots.plot_decoder_comparison(test_images[picks].numpy(), decoded[picks].numpy(), dec.CHANNELS[outputs])
+axes = dplots.plot_decoder_comparison(test_images[picks].numpy(), decoded[picks].numpy(), CHANNELS[outputs])
 save(axes[0, 0].figure, f"05_decoder_vs_physics_{outputs}");
 
 # %% [markdown]
@@ -124,7 +128,7 @@ save(axes[0, 0].figure, f"05_decoder_vs_physics_{outputs}");
 # %%
 abs_err = (decoded - test_images).abs().mean(0).numpy()
 fig, axes = plt.subplots(1, len(abs_err), figsize=(3.6 * len(abs_err), 3.2), constrained_layout=True, squeeze=False)
-for ax, err, name in zip(axes[0], abs_err, dec.CHANNELS[outputs]):
+for ax, err, name in zip(axes[0], abs_err, CHANNELS[outputs]):
     fig.colorbar(ax.imshow(err, cmap="magma"), ax=ax, label="mean |error|")
     ax.set_title(f"{name}: mean |decoder − physics| over {len(test)} test images", fontsize=9)
 save(fig, f"05_error_maps_{outputs}");
@@ -143,9 +147,9 @@ save(fig, f"05_error_maps_{outputs}");
 # %%
 # NBVAL_CHECK_OUTPUT
 base = np.zeros(test.normaliser.dim)
-maps = {"decoder": dec.sensitivity(dec.decoder_render_fn(decoder), base),
-        "physics": dec.sensitivity(dec.physics_render_fn(face, config, test, seed=cfg["seed"]), base)}
-summary = dec.sensitivity_summary(maps["decoder"], maps["physics"])
+maps = {"decoder": renderers.sensitivity(renderers.decoder_render_fn(decoder), base),
+        "physics": renderers.sensitivity(renderers.physics_render_fn(face, config, test, seed=cfg["seed"]), base)}
+summary = renderers.sensitivity_summary(maps["decoder"], maps["physics"])
 names = test.target_names
 print(f"median correlation of the maps over the {len(names)} parameters: {np.nanmedian(summary['correlation']):.2f}")
 print(f"median RMS sensitivity: decoder {np.median(summary['decoder_rms']):.3f}, "
@@ -155,7 +159,7 @@ print(f"median RMS sensitivity: decoder {np.median(summary['decoder_rms']):.3f},
 show = [names.index(n) for n in ("shape_0", "shape_1", "expression_0", "yaw", "pitch", "tx", "tz",
                                  "dynamic_range_db", "aperture_mm")]
 axes = dplots.plot_sensitivity_maps(maps["decoder"], maps["physics"], names, show, channel=0)
-axes[0, 0].figure.suptitle(f"∂{dec.CHANNELS[outputs][0]}/∂parameter (red: brighter)", fontsize=10)
+axes[0, 0].figure.suptitle(f"∂{CHANNELS[outputs][0]}/∂parameter (red: brighter)", fontsize=10)
 save(axes[0, 0].figure, f"05_sensitivity_maps_{outputs}");
 
 # %%
@@ -175,9 +179,9 @@ save(fig, f"05_sensitivity_{outputs}");
 
 # %%
 vectors = test_params[:8].repeat(8, 1)  # 64 parameter vectors
-timing = {"learned, 1 per call": dec.time_learned_renderer(decoder, vectors[:16], batch_size=1),
-          "learned, batch of 64": dec.time_learned_renderer(decoder, vectors, batch_size=64)}
-physics = dec.time_physics_renderer(face, config, test.denormalise(test_params[:3].numpy()),
+timing = {"learned, 1 per call": renderers.time_learned_renderer(decoder, vectors[:16], batch_size=1),
+          "learned, batch of 64": renderers.time_learned_renderer(decoder, vectors, batch_size=64)}
+physics = renderers.time_physics_renderer(face, config, test.denormalise(test_params[:3].numpy()),
                                     reference_fraction=reference_fraction)
 timing.update({"physics, fast (NUFFT)": physics["fast_s"], "physics, exact reference": physics["reference_s"]})
 for name, seconds in timing.items():

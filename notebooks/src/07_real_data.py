@@ -38,15 +38,18 @@ import numpy as np
 from radarface import facemodel, metrics, profiles
 from radarface import measurements as meas
 from radarface.augment import Augment
-from radarface.measurements import evaluate as mev
-from radarface.models import decoder_data, fit_decoder
-from radarface.models.autoencoder import METHODS, encoder_steps, trained_networks
-from radarface.models.decoder import CHANNELS
+from radarface.experiments import real_data as mev
+from radarface.experiments.evaluation import REFINED
+from radarface.experiments.fitting import decoder_data, fit_decoder, trained_networks
+from radarface.experiments.settings import RefinementSettings, RendererSettings
+from radarface.models import CHANNELS
 from radarface.plots import save
 from radarface.plots import measurements as mplots
 from radarface.plots.dataset import plot_sample_grid
 
+# %%
 cfg = profiles.resolve(profile, surrogate_blanket=blanket, seed=seed, model=model)
+refinement = RefinementSettings.from_profile(cfg)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]
@@ -80,10 +83,10 @@ save(axes.flat[0].figure, "07_captures");
 # and noise level are unknown. Test-time refinement (a) and (b) use only the images.
 
 # %%
-decoder, decoder_fit = fit_decoder(cfg, decoder_data(cfg, "both"))
+decoder, decoder_fit = fit_decoder(RendererSettings.from_profile(cfg), decoder_data(cfg))
 nets = trained_networks(cfg, inputs, decoder, decoder_checkpoint=decoder_fit.checkpoint)
-pred = mev.predict_captures(cfg, inputs, captures, nets)
-print(f"test-time refinement: (a) {cfg['tta_steps']} steps, {pred.seconds['a']:.1f} s; (b) {encoder_steps(cfg)} steps, "
+pred = mev.predict_captures(refinement, inputs, captures, nets)
+print(f"test-time refinement: (a) {refinement.steps} steps, {pred.seconds['a']:.1f} s; (b) {refinement.encoder_steps} steps, "
       f"{pred.seconds['b']:.1f} s; for {len(captures)} captures")
 
 # %% [markdown]
@@ -138,7 +141,7 @@ save(fig, "07_identity");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for name in ("autoencoder", METHODS[2]):
+for name in ("autoencoder", REFINED):
     r = mev.identity_analysis(pred.params[name]["expression"], captures.expression)
     print(f"{name:40s} same expression {r['within']:+.2f}  different {r['between']:+.2f}  "
           f"nearest neighbour has the same label {r['identification_rate']:.2f} (chance {r['chance_rate']:.2f})")

@@ -18,6 +18,7 @@ profile setting (e.g. ``--set image_size=48``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -25,7 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from radarface import profiles
+from radarface.dataset.combine import combine
+from radarface.dataset.generator import default_path, generate, parse_shard, profile_config, shard_path
+from radarface.dataset.schema import open_dataset_file, read_settings
 from radarface.dataset.store import DiskFull
+from radarface.facemodel import load_model
 from radarface.run import parse_settings
 
 
@@ -40,9 +45,6 @@ def _profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from radarface.dataset.generator import default_path, generate, parse_shard, profile_config, shard_path
-    from radarface.facemodel import load_model
-
     cfg = _profile(args)
     model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     out = Path(args.out) if args.out else default_path(cfg, model)
@@ -53,7 +55,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.scheduler:
         if args.shard:
             raise ValueError("--scheduler splits the dataset into shards itself; leave out --shard (use --shards M)")
-        from radarface.dataset.cluster import generate_on_cluster
+        from radarface.dataset.cluster import generate_on_cluster  # dask's distributed: only for --scheduler
 
         path = generate_on_cluster(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], scheduler=args.scheduler,
                                    model=model, shards=args.shards, dtype=cfg["dataset_dtype"],
@@ -66,16 +68,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _combine(args: argparse.Namespace) -> int:
-    from radarface.dataset.combine import combine
-
     path = combine(args.shards, args.out)
     print(f"{path}: virtual dataset over {len(args.shards)} shard(s)")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    from radarface.dataset.schema import open_dataset_file, read_settings
-
     with open_dataset_file(args.path, allow_incomplete=True) as h5:
         settings = read_settings(h5)
         done = int(h5["done"][:].sum())
@@ -87,10 +85,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    import contextlib
-
-    from radarface.dataset.generator import default_path
-
     with contextlib.redirect_stdout(sys.stderr):  # load_model("auto") says what it chose
         path = default_path(_profile(args))
     print(path)

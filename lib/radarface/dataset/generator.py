@@ -14,6 +14,7 @@ from radarface.dataset.sampling import SampleRenderer
 from radarface.dataset.store import Fields
 from radarface.facemodel import MorphableModel, load_model
 from radarface.geometry import pose_limits
+from radarface.paths import data_dir
 
 DTYPES: tuple[str, ...] = ("float16", "float32")
 
@@ -129,8 +130,6 @@ def profile_config(cfg: dict[str, Any]) -> radar.RadarConfig:
 
 def default_path(cfg: dict[str, Any], model: MorphableModel | None = None) -> Path:
     """``data_dir()/synthetic_<profile>_<hash8>.h5``: the hash covers everything that fixes the content."""
-    from radarface.paths import data_dir
-
     model = model or load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     settings = dataset_settings(profile_config(cfg), model, cfg["seed"], cfg["n_samples"], cfg["dataset_dtype"])
     settings.pop("radarface_version")

@@ -1,30 +1,21 @@
-"""Networks of the paper and the orchestration that trains them from a profile.
+"""The paper's networks, as ``nn.Module`` s that know nothing of profiles, losses or training.
 
-- Encoder (paper §1 point 3): :class:`Encoder` maps radar images (B, C, H, W) to normalised
-  face, pose (and rendering) parameters, as three networks (the paper's) or one shared
-  network (backbone ``"plain"``); :class:`EncoderEnsemble` averages several;
-  :func:`build_encoder`, :func:`parameter_loss` / :func:`encoder_loss`, :func:`fit_encoder`.
-- Learned renderer (point 4): :class:`LearnedRenderer` maps parameters to images;
-  :func:`image_loss`, :func:`fit_decoder`.
-- Model-based autoencoder (point 5): :class:`Autoencoder` (encoder, then the frozen learned
-  renderer), :func:`autoencoder_loss` (L_img + λ·L_param), :func:`fit_autoencoder`,
-  :func:`evaluate_pipeline` (test-time analysis by synthesis and the paper's table,
-  :func:`comparison_table`).
+- :class:`Encoder` (paper §1 point 3): radar images (B, C, H, W) to normalised face, pose
+  (and rendering) parameters, as three networks (the paper's) or one shared network
+  (backbone ``"plain"``); :class:`EncoderEnsemble` averages several (:mod:`.encoder`).
+- :class:`LearnedRenderer` (point 4): normalised parameters to radar images (:mod:`.decoder`).
+- :class:`Autoencoder` (point 5): a trainable encoder, then the frozen learned renderer;
+  :class:`SelectChannels` restricts a renderer to the images' channels (:mod:`.autoencoder`).
 - :mod:`.backbones`: torchvision ResNet-50 / ResNet-18 (narrowable) / AlexNet adapted to
   1–2 channel images of 32–128 px, a plain CNN with a flattened head, and a tiny CNN.
+
+Their losses are in :mod:`radarface.losses`; training and evaluation on a profile's data in
+:mod:`radarface.experiments`.
 """
 
-from radarface.models.encoder import (BACKBONES, Encoder, EncoderEnsemble, build_encoder, count_parameters,
-                                      encoder_data, encoder_loss, encoder_run_name, fit_encoder, member_rows,
-                                      parameter_loss)
+from radarface.models.autoencoder import Autoencoder, SelectChannels, channels_for
+from radarface.models.decoder import CHANNELS, DECODER_BACKBONES, LearnedRenderer, depth_channels
+from radarface.models.encoder import BACKBONES, Encoder, EncoderEnsemble, count_parameters
 
-__all__ = ["Encoder", "EncoderEnsemble", "BACKBONES", "build_encoder", "parameter_loss", "encoder_loss", "count_parameters",
-           "encoder_data", "encoder_run_name", "fit_encoder", "member_rows"]
-from radarface.models.decoder import (DECODER_BACKBONES, ImageLoss, LearnedRenderer, build_decoder, decoder_data,
-                                      decoder_loss, decoder_run_name, fit_decoder, image_loss)
-from radarface.models.autoencoder import (Autoencoder, autoencoder_data, autoencoder_loss, comparison_table,
-                                          evaluate_pipeline, fit_autoencoder, format_comparison, write_comparison)
-
-__all__ += ["LearnedRenderer", "DECODER_BACKBONES", "ImageLoss", "image_loss", "build_decoder", "decoder_data",
-            "decoder_loss", "decoder_run_name", "fit_decoder", "Autoencoder", "autoencoder_data", "autoencoder_loss",
-            "fit_autoencoder", "evaluate_pipeline", "comparison_table", "format_comparison", "write_comparison"]
+__all__ = ["Encoder", "EncoderEnsemble", "BACKBONES", "count_parameters", "LearnedRenderer", "DECODER_BACKBONES",
+           "CHANNELS", "depth_channels", "Autoencoder", "SelectChannels", "channels_for"]

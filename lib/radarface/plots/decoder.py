@@ -59,7 +59,7 @@ def plot_sensitivity_maps(decoder_maps: np.ndarray, physics_maps: np.ndarray, na
                           columns: Sequence[int], *, channel: int = 0, axes: np.ndarray | None = None) -> np.ndarray:
     """For each parameter in ``columns``: ∂image/∂parameter of the decoder (top) and the physics renderer (bottom).
 
-    Maps (D, C, H, W) from :func:`radarface.models.decoder.sensitivity`; one colour
+    Maps (D, C, H, W) from :func:`radarface.experiments.renderers.sensitivity`; one colour
     scale per parameter (shared by both rows).
     """
     decoder_maps, physics_maps = np.asarray(decoder_maps), np.asarray(physics_maps)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from radarface.metrics import vertex_errors
 from radarface.plots.face import plot_face
 
 
@@ -63,8 +64,6 @@ def plot_reconstructions(model, true_params: dict[str, Any], pred_params: dict[s
                          indices: Sequence[int], *, axes: np.ndarray | None = None,
                          vmax: float | None = None) -> np.ndarray:
     """Rows of (true face, predicted face, per-vertex error in mm on the true face), model frame, one row per index."""
-    from radarface.metrics import vertex_errors
-
     indices = list(indices)
     pick = lambda p: {k: np.atleast_2d(np.asarray(p[k]))[indices] for k in ("shape", "expression")}  # noqa: E731
     t, p = pick(true_params), pick(pred_params)
@@ -102,7 +101,7 @@ def plot_metric_bars(rows: dict[str, dict[str, float]], metric: str = "vertex_mm
 
 def plot_visibility(ratios: np.ndarray, names: Sequence[str], channels: Sequence[str], *,
                     ax: Axes | None = None) -> Axes:
-    """Grouped bars of :func:`radarface.dataset.stats.parameter_visibility` (P, C) per parameter and channel, log scale."""
+    """Grouped bars of :func:`radarface.experiments.renderers.parameter_visibility` (P, C) per parameter and channel, log scale."""
     ratios = np.asarray(ratios, dtype=float)
     if ratios.shape != (len(names), len(channels)):
         raise ValueError(f"ratios must be ({len(names)}, {len(channels)}) for the names and channels given, "

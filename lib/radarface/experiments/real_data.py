@@ -15,11 +15,13 @@ import torch
 from torch import nn
 
 from radarface import metrics
-from radarface.augment import Augment
+from radarface.experiments.evaluation import predict_methods
+from radarface.experiments.fitting import TrainedNetworks, encoder_data, finetune_augmented
+from radarface.experiments.settings import GapSettings, RefinementSettings
+from radarface.facemodel import MorphableModel
+from radarface.losses import image_loss
 from radarface.measurements.captures import Captures
-from radarface.models.autoencoder import predict_methods
-from radarface.models.decoder import depth_channels, image_loss
-from radarface.models.encoder import encoder_data, finetune_augmented
+from radarface.models.decoder import depth_channels
 from radarface.train import predict
 
 
@@ -34,14 +36,15 @@ class CapturePredictions:
     seconds: dict[str, float]
 
 
-def predict_captures(cfg: dict[str, Any], inputs: str, captures: Captures, nets, *, chunk: int = 64
-                     ) -> CapturePredictions:
-    """Encoder, autoencoder and test-time (a), (b) of ``nets`` (:func:`~radarface.models.autoencoder.trained_networks`) on ``captures``."""
+def predict_captures(settings: RefinementSettings, inputs: str, captures: Captures, nets: TrainedNetworks, *,
+                     chunk: int = 64) -> CapturePredictions:
+    """Every method of :data:`~radarface.experiments.evaluation.METHODS` with ``nets``
+    (:func:`~radarface.experiments.fitting.trained_networks`) on ``captures``; test-time settings ``settings``."""
     images = captures.encoder_input(inputs)
     ae, test = nets.autoencoder, nets.data["test"]
     n_enc = ae.n_encoded or ae.n_params
     given = torch.zeros(len(images), test.normaliser.dim - n_enc)
-    normalised, _, seconds = predict_methods(cfg, inputs, nets, images, given)
+    normalised, _, seconds = predict_methods(settings, inputs, nets, images, given)
     params = {name: test.denormalise(vectors) for name, vectors in normalised.items()}
     with torch.no_grad():
         recon = {name: torch.cat([ae.renderer(torch.as_tensor(v[i:i + chunk], dtype=torch.float32))
@@ -49,7 +52,8 @@ def predict_captures(cfg: dict[str, Any], inputs: str, captures: Captures, nets,
     return CapturePredictions(inputs, normalised, params, recon, seconds)
 
 
-def capture_vertex_distances(face, captures: Captures, params: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def capture_vertex_distances(face: MorphableModel, captures: Captures, params: dict[str, dict[str, np.ndarray]]
+                             ) -> dict[str, np.ndarray]:
     """Mean face-region vertex distance (N,) in mm per capture to the ground truth, per method and the mean face."""
     captures.require_model(face)
     truth = captures.ground_truth_params
@@ -110,8 +114,8 @@ def reconstruction_errors(decoder: nn.Module, images: torch.Tensor, vectors: np.
     return torch.cat(out).numpy()
 
 
-def autoencoder_reconstruction_errors(nets, images: torch.Tensor, *, inputs: str, background_weight: float
-                                      ) -> np.ndarray:
+def autoencoder_reconstruction_errors(nets: TrainedNetworks, images: torch.Tensor, *, inputs: str,
+                                      background_weight: float) -> np.ndarray:
     """Image loss (N,) of the autoencoder on ``images`` (N, C, H, W), rendering inputs at the training mean for all."""
     ae = nets.autoencoder
     encoded = predict(ae.encoder, images).numpy()
@@ -119,20 +123,21 @@ def autoencoder_reconstruction_errors(nets, images: torch.Tensor, *, inputs: str
     return reconstruction_errors(ae.renderer, images, vectors, inputs=inputs, background_weight=background_weight)
 
 
-def augmentation_effect(cfg: dict[str, Any], inputs: str, captures: Captures, face, nets, *,
-                        progress: bool = True) -> dict[str, dict[str, float]]:
+def augmentation_effect(cfg: dict[str, Any], inputs: str, captures: Captures, face: MorphableModel,
+                        nets: TrainedNetworks, *, progress: bool = True) -> dict[str, dict[str, float]]:
     """Does image randomisation in training close the gap? Vertex distances (mm) and identification, three encoders.
 
     ``encoder``: notebook 04's. ``+ control``: ``gap_epochs`` more epochs at ``gap_lr`` on the
     same images. ``+ augmented``: the same with :class:`radarface.augment.Augment` settings
-    ``cfg["gap_augment"]``. Per encoder: mean vertex distance on the captures (needs their
+    ``cfg["gap_augment"]`` (:class:`~radarface.experiments.settings.GapSettings`). Per encoder: mean vertex distance on the captures (needs their
     ground-truth parameters) and on the synthetic test split, and the captures' shape
     identification rate.
     """
     data = encoder_data(cfg, inputs)
+    settings = GapSettings.from_profile(cfg)
     encoders = {"encoder": nets.encoder}
-    for label, augment in (("+ control", None), ("+ augmented", Augment.from_config(cfg["gap_augment"]))):
-        encoders[label] = finetune_augmented(cfg, nets.encoder, data, augment=augment,
+    for label, augmented in (("+ control", False), ("+ augmented", True)):
+        encoders[label] = finetune_augmented(settings, nets.encoder, data, augmented=augmented,
                                              base_checkpoint=nets.encoder_checkpoint, progress=progress)[0]
     test = data["test"]
     images, true = test.tensors()

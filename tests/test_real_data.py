@@ -1,10 +1,10 @@
-"""Evaluation helpers of notebook 07: identity analysis, image statistics, vertex distances per capture."""
+"""The networks on captures (notebook 07): identity analysis, image statistics, vertex distances per capture."""
 
 import numpy as np
 import pytest
 
 from radarface.facemodel import load_model
-from radarface.measurements import evaluate as mev
+from radarface.experiments import real_data as mev
 from radarface.measurements import Captures
 
 
