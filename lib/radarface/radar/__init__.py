@@ -15,10 +15,11 @@
 ((16, 16), 1.0)
 """
 
-from radarface.radar.array import (antenna_positions, array_center, array_preset, qar50_positions, select_antennas,
+from radarface.radar.array import (antenna_positions, array_center, select_antennas,
                                    virtual_elements)
 from radarface.radar.config import C_MM_PER_S, RadarConfig
 from radarface.radar.image import ImageGrid, RadarImage, depth_to_mm, form_image
+from radarface.radar.presets import array_preset, qar50_positions
 from radarface.radar.params import (RENDER_PARAM_NAMES, default_render_params, render_param_ranges,
                                     render_params_from_vector, render_params_to_vector, sample_render_params,
                                     vector_to_render_params)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from radarface.radar import checks
+from radarface.radar.presets import array_preset
 
 #: Speed of light in mm/s (frequencies are in Hz, lengths in mm).
 C_MM_PER_S: float = 299_792_458_000.0
@@ -271,7 +272,7 @@ class RadarConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> RadarConfig:
-        """Config with the named array (:func:`radarface.radar.array.array_preset`: ``"square"``,
+        """Config with the named array (:func:`radarface.radar.presets.array_preset`: ``"square"``,
         ``"qar50"``) and its aperture, plus ``overrides`` of other fields.
 
         >>> cfg = RadarConfig.preset("qar50", n_freq=16)
@@ -280,8 +281,6 @@ class RadarConfig:
         >>> RadarConfig.from_dict(cfg.to_dict()) == cfg
         True
         """
-        from radarface.radar.array import array_preset
-
         tx, rx = array_preset(name)
         if tx is None:
             return cls(**overrides)
