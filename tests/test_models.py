@@ -233,8 +233,8 @@ def test_encoder_loss_follows_the_profile():
         encoder_loss(profiles.resolve("smoke", encoder_loss="pixels"), slices, ("amplitude",))
 
 
-def test_centred_depth_moves_each_faces_mean_depth_to_one_half_and_keeps_the_background():
-    from radarface.models.encoder import centred_depth
+def test_centred_depth_moves_each_faces_mean_depth_to_zero_scales_its_relief_and_keeps_the_background():
+    from radarface.models.encoder import DEPTH_RELIEF_SCALE, centred_depth
 
     images = torch.zeros(2, 2, 6, 6)
     images[:, 0] = 0.7  # amplitude everywhere: untouched
@@ -244,9 +244,11 @@ def test_centred_depth_moves_each_faces_mean_depth_to_one_half_and_keeps_the_bac
     assert torch.equal(out[:, 0], images[:, 0])
     for b in range(2):
         face = images[b, 1] > 0
-        assert float(out[b, 1][face].mean()) == pytest.approx(0.5, abs=1e-6)
+        assert float(out[b, 1][face].mean()) == pytest.approx(0.0, abs=1e-6)
         assert bool((out[b, 1][~face] == 0).all())
-    assert torch.allclose(out[1, 1][images[1, 1] > 0] - 0.5, images[1, 1][images[1, 1] > 0] - 0.7, atol=1e-6)
+    relief = images[1, 1][images[1, 1] > 0] - 0.7
+    assert torch.allclose(out[1, 1][images[1, 1] > 0], DEPTH_RELIEF_SCALE * relief, atol=1e-5)
+    assert torch.allclose(centred_depth(images, 1, scale=1.0)[1, 1][images[1, 1] > 0], relief, atol=1e-6)
 
 
 def test_center_depth_changes_only_what_the_face_networks_see():
