@@ -5,7 +5,7 @@ import torch
 from torchvision.models.resnet import Bottleneck
 
 from radarface.models import Encoder, EncoderEnsemble, backbones, count_parameters
-from radarface.models.encoder import centred_depth
+from radarface.models.encoder import DEPTH_RELIEF_SCALE, centred_depth
 
 SLICES = {"shape": slice(0, 10), "expression": slice(10, 17), "pose": slice(17, 23)}
 
@@ -83,7 +83,7 @@ def test_stems_adapt_to_the_image_size():
         backbones.resnet(1, 3, 32, depth=18, stride=3)
 
 
-def test_centred_depth_moves_each_faces_mean_depth_to_one_half_and_keeps_the_background():
+def test_centred_depth_moves_each_faces_mean_depth_to_zero_scales_its_relief_and_keeps_the_background():
     images = torch.zeros(2, 2, 6, 6)
     images[:, 0] = 0.7  # amplitude everywhere: untouched
     images[0, 1, 1:4, 1:4] = 0.3
@@ -92,9 +92,11 @@ def test_centred_depth_moves_each_faces_mean_depth_to_one_half_and_keeps_the_bac
     assert torch.equal(out[:, 0], images[:, 0])
     for b in range(2):
         face = images[b, 1] > 0
-        assert float(out[b, 1][face].mean()) == pytest.approx(0.5, abs=1e-6)
+        assert float(out[b, 1][face].mean()) == pytest.approx(0.0, abs=1e-6)
         assert bool((out[b, 1][~face] == 0).all())
-    assert torch.allclose(out[1, 1][images[1, 1] > 0] - 0.5, images[1, 1][images[1, 1] > 0] - 0.7, atol=1e-6)
+    relief = images[1, 1][images[1, 1] > 0] - 0.7
+    assert torch.allclose(out[1, 1][images[1, 1] > 0], DEPTH_RELIEF_SCALE * relief, atol=1e-5)
+    assert torch.allclose(centred_depth(images, 1, scale=1.0)[1, 1][images[1, 1] > 0], relief, atol=1e-6)
 
 
 def test_ensemble_averages_its_members_and_keeps_their_layout():

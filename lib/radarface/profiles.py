@@ -122,7 +122,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # one plain network for all targets, AdamW with a one-cycle schedule, light image noise
         "encoder_backbone": "plain-average",
         "encoder_epochs": 12,
-        "encoder_batch": 64,
+        "encoder_batch": 32,
         "encoder_lr": ("one-cycle", 3e-3),
         "encoder_optimizer": "adamw",
         "encoder_weight_decay": 0.01,

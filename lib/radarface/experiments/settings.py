@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from radarface.augment import Augment
-from radarface.models.encoder import BACKBONES, SHARED_BACKBONES
+from radarface.models.encoder import BACKBONES, DEPTH_RELIEF_SCALE, SHARED_BACKBONES
 from radarface.models.decoder import DECODER_BACKBONES
 from radarface.refine import LR_SCHEDULES, PRIOR_CENTERS
 from radarface.train import OPTIMIZERS, schedule_from
@@ -169,8 +169,11 @@ class EncoderSettings:
         if self.ensemble > 1:
             members = [m.run_name(inputs, dataset_path, renderer) for m in self.members()]
             return hashed_name(f"encoder_{inputs}_ensemble{self.ensemble}", members=members)
+        # the centring's form is code, not a setting: its scale names the run so that checkpoints
+        # trained with another form (mean 0.5, unscaled) are not reused
+        form = {"depth_relief_scale": DEPTH_RELIEF_SCALE} if self.center_depth else {}
         return run_name(f"encoder_{inputs}", self, dataset=Path(dataset_path).name,
-                        renderer=renderer if self.rendered else None)
+                        renderer=renderer if self.rendered else None, **form)
 
 
 @dataclass(frozen=True)
