@@ -20,7 +20,6 @@ import trimesh
 
 from radarface import paths, profiles, reconstruct, weights
 from radarface import measurements as meas
-from radarface.dataset.generator import profile_config
 from radarface.experiments.fitting import decoder_data, fit_decoder, trained_networks
 from radarface.experiments.settings import RendererSettings
 from radarface.facemodel import load_model
@@ -74,7 +73,7 @@ def test_export_writes_compact_checksummed_half_precision_weights(setup):
     manifest = json.loads((folder / weights.MANIFEST_NAME).read_text())
     face = load_model("builtin")
     assert manifest["profile"] == PROFILE and manifest["face_model"]["hash"] == face.content_hash()
-    assert manifest["radar"] == profile_config(setup["cfg"]).to_dict()
+    assert manifest["radar"] == RadarConfig.from_profile(setup["cfg"]).to_dict()
     assert manifest["dataset"].startswith("synthetic_smoke_") and manifest["commit"]
     assert set(manifest["networks"]) == {"decoder", "encoder_both", "autoencoder_both"}
     sizes = []
