@@ -69,7 +69,8 @@ class SurrogateSettings:
 
     @classmethod
     def from_profile(cls, cfg: dict[str, Any], **overrides: Any) -> SurrogateSettings:
-        """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names; None: unset)."""
+        """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names; an override
+        of None keeps the profile's value)."""
         values = {field: cfg[key] for key, field in _PROFILE_KEYS.items() if key in cfg}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - known)
