@@ -26,17 +26,16 @@ import h5py
 import numpy as np
 
 from radarface import profiles
-from radarface.dataset import generate, profile_config
+from radarface.dataset import DatasetSettings, generate
 from radarface.dataset.schema import generation_stats
 from radarface.dataset.writer import resolve_workers
-from radarface.facemodel import load_model
 
 
-def timed_generate(path: Path, cfg: dict, model, workers: int) -> tuple[float, float]:
-    """(wall-clock seconds, CPU seconds per sample) to generate ``cfg['n_samples']`` samples into ``path``."""
+def timed_generate(path: Path, settings: DatasetSettings, model, workers: int) -> tuple[float, float]:
+    """(wall-clock seconds, CPU seconds per sample) to generate ``settings.n_samples`` samples into ``path``."""
     start = time.perf_counter()
-    generate(path, cfg["n_samples"], profile_config(cfg), cfg["seed"], workers, model=model,
-             dtype=cfg["dataset_dtype"], progress=False)
+    generate(path, settings.n_samples, settings.radar_config(), settings.seed, workers, model=model,
+             dtype=settings.dtype, progress=False)
     seconds = time.perf_counter() - start
     return seconds, generation_stats(path)["cpu_s_per_sample"]
 
@@ -48,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None)
     args = parser.parse_args(argv)
     cfg = profiles.resolve(args.profile, n_samples=args.n, model=args.model)
-    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+    settings = DatasetSettings.from_profile(cfg)
+    model = settings.face_model()
     cores = resolve_workers(0)
     print(f"dataset generation: {args.n} samples, profile {args.profile} ({cfg['image_size']}x{cfg['image_size']}, "
           f"n_freq {cfg['n_freq']}, {cfg['dataset_dtype']}), model {model.name}, {cores} core(s)")
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, workers in (("1 worker", 1), (f"{cores} workers", cores)):
             path = Path(tmp) / f"w{workers}.h5"
             load = os.getloadavg()[0]
-            seconds, cpu = timed_generate(path, cfg, model, workers)
+            seconds, cpu = timed_generate(path, settings, model, workers)
             results[label] = (seconds, args.n / seconds)
             print(f"  {label:<12} {seconds:7.1f} s  {args.n / seconds:6.2f} samples/s  "
                   f"({1000 * seconds / args.n:.0f} ms/sample wall, {1000 * cpu:.0f} ms CPU/sample; "

@@ -41,10 +41,9 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 from render import face_sample
 from radarface import profiles, radar
-from radarface.dataset.generator import profile_config
 from radarface.facemodel import load_model
 cfg = profiles.resolve(sys.argv[2])
-config = profile_config(cfg)
+config = radar.RadarConfig.from_profile(cfg)
 model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 radar.render(model.vertices(), model.triangles, config, nthreads=1)  # warm-up: imports, FFTW plans
 print("ready", flush=True)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -17,12 +18,13 @@ import pytest
 import torch
 
 from radarface import profiles
-from radarface.dataset import (RadarFaceDataset, combine, default_path, ensure, generate, open_dataset_file,
-                               profile_config, render_sample, sample_parameters)
+from radarface.dataset import (DatasetSettings, RadarFaceDataset, combine, default_path, ensure, generate,
+                               open_dataset_file, render_sample, sample_parameters)
 from radarface.dataset.__main__ import main as cli
 from radarface.dataset.store import Journal
 from radarface.facemodel import load_model
 from radarface.geometry import pose_limits
+from radarface.radar import RadarConfig
 
 N = 8
 FIELDS = ("amplitude", "depth", "shape", "expression", "pose", "render", "done")
@@ -41,7 +43,7 @@ def model(cfg):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, cfg, model) -> Path:
     """An uninterrupted run: N smoke samples, two worker processes."""
-    return generate(tmp_path_factory.mktemp("ref") / "ref.h5", N, profile_config(cfg), seed=0, workers=2,
+    return generate(tmp_path_factory.mktemp("ref") / "ref.h5", N, RadarConfig.from_profile(cfg), seed=0, workers=2,
                     model=model, dtype="float32", progress=False)
 
 
@@ -62,7 +64,7 @@ def test_file_follows_the_schema(reference, cfg, model):
         assert h5["amplitude"].dtype == np.float32 and h5["amplitude"].chunks == (1, 32, 32)
         assert h5["shape"].shape == (N, model.n_shape) and h5["expression"].shape == (N, model.n_expression)
         assert h5["pose"].shape == (N, 6) and h5["render"].shape[0] == N
-        assert json.loads(h5.attrs["config"]) == profile_config(cfg).to_dict()
+        assert json.loads(h5.attrs["config"]) == RadarConfig.from_profile(cfg).to_dict()
         assert h5.attrs["model_hash"] == model.content_hash() and h5.attrs["seed"] == 0
         assert "radarface_version" in h5.attrs and h5.attrs["schema_version"] == 1
         amplitude, pose = h5["amplitude"][:], h5["pose"][:]
@@ -75,7 +77,7 @@ def test_any_sample_regenerates_alone(reference, cfg, model):
     params = sample_parameters(0, 5, model)
     for name in ("shape", "expression", "pose", "render"):
         np.testing.assert_array_equal(params[name], stored[name][0])
-    image = render_sample(params, model, profile_config(cfg), seed=0, index=5)
+    image = render_sample(params, model, RadarConfig.from_profile(cfg), seed=0, index=5)
     np.testing.assert_array_equal(image.amplitude, stored["amplitude"][0])
     np.testing.assert_array_equal(image.depth, stored["depth"][0])
 
@@ -118,7 +120,7 @@ def test_dataset_round_trip_regenerates_the_face(reference, cfg, model):
                                model.vertices(stored["shape"], stored["expression"]), atol=1e-4)
     np.testing.assert_allclose(params["pose"], stored["pose"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(params["render"], stored["render"], rtol=1e-6)
-    again = render_sample(params, model, profile_config(cfg), seed=0, index=data.sample_index(3))
+    again = render_sample(params, model, RadarConfig.from_profile(cfg), seed=0, index=data.sample_index(3))
     assert np.abs(again.amplitude - image[0].numpy()).mean() < 1e-3
     assert np.abs(again.depth - image[1].numpy()).mean() < 1e-2
 
@@ -140,14 +142,14 @@ def test_parameter_visibility_sees_translation_above_the_nuisance_and_distance_i
 
     data = RadarFaceDataset(reference, "both", include_render=True)
     base = data.tensors()[1][:1].numpy()
-    ratios = parameter_visibility(model, profile_config(cfg), data, base, n_nuisance=2)
+    ratios = parameter_visibility(model, RadarConfig.from_profile(cfg), data, base, n_nuisance=2)
     names = data.target_names[:ratios.shape[0]]
     assert ratios.shape == (cfg["n_shape"] + cfg["n_expression"] + 6, 2) and np.all(np.isfinite(ratios) & (ratios > 0))
     tx, tz = names.index("tx"), names.index("tz")
     assert ratios[tx].min() > 1.0  # a 29 mm shift moves the whole face
     assert ratios[tz, 1] > 3 * ratios[tz, 0]  # distance is what the depth channel measures
     with pytest.raises(ValueError, match="include_render=True"):
-        parameter_visibility(model, profile_config(cfg), RadarFaceDataset(reference, "both", include_render=False),
+        parameter_visibility(model, RadarConfig.from_profile(cfg), RadarFaceDataset(reference, "both", include_render=False),
                              base)
 
 
@@ -178,7 +180,7 @@ def test_lazy_reading_matches_in_memory(reference):
 
 
 def test_shards_combine_into_the_same_dataset(tmp_path, cfg, model, reference):
-    paths = [generate(tmp_path / "part.h5", 4, profile_config(cfg), 0, workers=1, model=model, shard=f"{k}/2",
+    paths = [generate(tmp_path / "part.h5", 4, RadarConfig.from_profile(cfg), 0, workers=1, model=model, shard=f"{k}/2",
                       progress=False) for k in (1, 2)]
     assert [p.name for p in paths] == ["part.shard1of2.h5", "part.shard2of2.h5"]
     out = combine(paths, tmp_path / "all.h5")
@@ -196,12 +198,25 @@ def test_shards_combine_into_the_same_dataset(tmp_path, cfg, model, reference):
 
 def test_ensure_reuses_a_complete_matching_file(tmp_path, monkeypatch, cfg, reference):
     monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
-    target = default_path(cfg)
+    settings = DatasetSettings.from_profile(cfg)
+    target = default_path(settings)
     assert target.parent == tmp_path and target.name.startswith("synthetic_smoke_")
     shutil.copy(reference, target)
     before = target.stat().st_mtime_ns
-    assert ensure(cfg, progress=False) == target and target.stat().st_mtime_ns == before
-    assert default_path(profiles.resolve("smoke", n_samples=N, image_size=24)) != target
+    assert ensure(settings, progress=False) == target and target.stat().st_mtime_ns == before
+    assert default_path(DatasetSettings.from_profile(profiles.resolve("smoke", n_samples=N, image_size=24))) != target
+
+
+def test_dataset_settings_name_the_file_by_content_not_speed(cfg):
+    settings = DatasetSettings.from_profile(cfg)
+    assert settings.radar_config() == RadarConfig.from_profile(cfg)
+    assert default_path(replace(settings, workers=settings.workers + 3)) == default_path(settings)
+    assert default_path(replace(settings, seed=settings.seed + 1)) != default_path(settings)
+    assert default_path(replace(settings, profile="other")).name.startswith("synthetic_other_")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        replace(settings, dtype="float64")
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 1"):
+        replace(settings, n_samples=0)
 
 
 # ------------------------------------------------------------------ readers refuse bad files
@@ -248,7 +263,7 @@ def test_reader_detects_a_corrupt_chunk(tmp_path, reference):
 
 
 def test_generate_checks_its_arguments(tmp_path, cfg):
-    config = profile_config(cfg)
+    config = RadarConfig.from_profile(cfg)
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         generate(tmp_path / "x.h5", 0, config)
     with pytest.raises(ValueError, match="dtype must be one of"):
@@ -325,7 +340,7 @@ def test_workers_end_when_the_generator_is_killed(tmp_path, cfg):
 @pytest.mark.parametrize("seed", [-1, 2.5, "3"])
 def test_a_bad_seed_is_refused_before_anything_is_written(tmp_path, cfg, model, seed):
     with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
-        generate(tmp_path / "s.h5", 4, profile_config(cfg), seed=seed, workers=1, model=model, progress=False)
+        generate(tmp_path / "s.h5", 4, RadarConfig.from_profile(cfg), seed=seed, workers=1, model=model, progress=False)
     assert not list(tmp_path.iterdir()), "a refused generation must leave nothing behind"
 
 
@@ -350,7 +365,7 @@ def test_a_dask_cluster_gives_the_arrays_of_a_local_run(tmp_path, cfg, model, re
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        path = generate_on_cluster(tmp_path / "dask.h5", N, profile_config(cfg), 0, scheduler=client, model=model,
+        path = generate_on_cluster(tmp_path / "dask.h5", N, RadarConfig.from_profile(cfg), 0, scheduler=client, model=model,
                                    shards=3, dtype="float32", show_progress=False)
     assert sorted(p.name for p in tmp_path.glob("dask.shard*of3.h5")) == [f"dask.shard{k}of3.h5" for k in (1, 2, 3)]
     with h5py.File(path, "r") as ours, h5py.File(reference, "r") as local:

@@ -2,6 +2,7 @@
 resampling onto the training grid, surrogate measurements (determinism, reuse, atomic writes)."""
 
 import dataclasses
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from radarface import profiles
 from radarface import measurements as meas
+from radarface.dataset import DatasetSettings
 from radarface.measurements import Captures, MeasurementFormatError
 from radarface.measurements import surrogate as sur
 from radarface.radar import ImageGrid, RadarConfig
@@ -19,12 +21,19 @@ from radarface.radar import ImageGrid, RadarConfig
 CFG = profiles.resolve("smoke", image_size=16)
 TRAIN = RadarConfig.from_profile(CFG)
 RENDER = RadarConfig.from_profile(CFG, max_internal_pitch_mm=4.0, voxel_depth_mm=6.0, surface_spacing_mm=2.5)
+DATA = DatasetSettings.from_profile(CFG)
+MODEL = DATA.face_model()
 FAST = {"subjects": 2, "expressions": ("neutral", "expr_a"), "poses": 1, "antenna_stride": 8}
 
 
-def make(path, config=RENDER, **settings):
+def fast(**settings) -> meas.SurrogateSettings:
+    """The profile's surrogate settings made small (4 captures), then ``settings``."""
+    return meas.SurrogateSettings.from_profile(CFG, **{**FAST, **settings})
+
+
+def make(path, config=RENDER, overwrite=False, **settings):
     """A small surrogate file at ``path`` (4 captures unless told otherwise)."""
-    return meas.make_surrogate(path, CFG, config=config, progress=False, workers=1, **{**FAST, **settings})
+    return meas.make_surrogate(path, fast(**settings), config, MODEL, overwrite=overwrite, progress=False, workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +68,7 @@ def synthetic(n=3, config=TRAIN, *, centre_mm=(10.0, -20.0), z_mm=120.0, dr=20.0
 
 # ----------------------------------------------------------------------------- surrogate round trip
 def test_surrogate_round_trip_gives_encoder_ready_captures(surrogate):
-    loaded = meas.load(surrogate, CFG)
+    loaded = meas.load(surrogate, TRAIN)
     assert len(loaded) == 4 and loaded.image_shape == (16, 16)
     assert loaded.simulated and loaded.dynamic_range_db == TRAIN.dynamic_range_db
     assert loaded.subject.tolist() == ["S01", "S01", "S02", "S02"]
@@ -89,7 +98,7 @@ def test_surrogate_round_trip_gives_encoder_ready_captures(surrogate):
 def test_surrogate_depth_matches_its_ground_truth_mesh(tmp_path):
     # stride 4: every 4th antenna keeps grating lobes out of the face (stride 8 smears the nose's
     # depth over the image); one capture, frontal
-    loaded = meas.load(make(tmp_path / "s.h5", subjects=1, expressions="neutral", antenna_stride=4), CFG)
+    loaded = meas.load(make(tmp_path / "s.h5", subjects=1, expressions="neutral", antenna_stride=4), TRAIN)
     x, y = np.meshgrid(loaded.x_mm, loaded.y_mm)
     vertices, depth = loaded.ground_truth_vertices[0], loaded.depth_mm()[0]
     errors = []
@@ -102,7 +111,7 @@ def test_surrogate_depth_matches_its_ground_truth_mesh(tmp_path):
 
 
 def test_encoder_input_matches_the_training_dataset_channel_order(surrogate):
-    loaded = meas.load(surrogate, CFG)
+    loaded = meas.load(surrogate, TRAIN)
     both = loaded.encoder_input("both")
     assert both.shape == (4, 2, 16, 16) and both.dtype == torch.float32
     assert torch.equal(both[:, 0], torch.from_numpy(loaded.amplitude))
@@ -195,21 +204,23 @@ def test_blanket_calibration_and_noise_change_the_images(tmp_path):
 
 def test_ensure_surrogate_writes_under_radarface_data_and_reuses(tmp_path, monkeypatch):
     monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
-    settings = {"subjects": 1, "expressions": "neutral", "antenna_stride": 16}
-    path = meas.ensure_surrogate(CFG, progress=False, workers=1, **settings)
+    settings = meas.SurrogateSettings.from_profile(CFG, subjects=1, expressions="neutral", antenna_stride=16)
+    path = meas.ensure_surrogate(settings, replace(DATA, workers=1), progress=False)
     assert path.parent == tmp_path and path.name.startswith("surrogate_smoke_")
-    assert meas.ensure_surrogate(CFG, progress=False, **settings) == path
-    assert meas.default_surrogate_path(CFG, **settings) == path
-    assert meas.default_surrogate_path(CFG, **{**settings, "blanket": True}) != path
+    assert "profile smoke" in meas.read(path).attrs["description"]
+    assert meas.ensure_surrogate(settings, DATA, progress=False) == path  # reused: workers do not name it
+    assert meas.default_surrogate_path(settings, DATA) == path
+    assert meas.default_surrogate_path(replace(settings, blanket=True), DATA) != path
+    assert meas.default_surrogate_path(settings, replace(DATA, n_samples=DATA.n_samples + 1)) == path
 
 
 def test_profiles_set_the_surrogate_sizes():
     smoke, cpu, paper = (profiles.resolve(p) for p in ("smoke", "cpu", "paper"))
     assert smoke["surrogate_poses"] == 1 and cpu["surrogate_poses"] == 2
     assert smoke["surrogate_antenna_stride"] > cpu["surrogate_antenna_stride"] >= paper["surrogate_antenna_stride"] == 1
-    assert meas.surrogate_settings(smoke).antenna_stride == smoke["surrogate_antenna_stride"]
+    assert meas.SurrogateSettings.from_profile(smoke).antenna_stride == smoke["surrogate_antenna_stride"]
     with pytest.raises(ValueError, match="unknown surrogate setting"):
-        meas.surrogate_settings(smoke, colour="red")
+        meas.SurrogateSettings.from_profile(smoke, colour="red")
 
 
 # ----------------------------------------------------------------------------- resampling
@@ -244,7 +255,7 @@ def test_rendered_faces_land_in_the_same_place_on_another_grid(tmp_path, surroga
     # the same captures rendered on 36 pixels of 7 mm (252 mm, internal lattice 3.5 mm instead of
     # 4 mm), loaded onto the training grid, against the training-grid file clipped to 20 dB by hand
     fine = RENDER.replace(image_size=36, pixel_mm=7.0)
-    resampled = meas.load(make(tmp_path / "fine.h5", config=fine), CFG)
+    resampled = meas.load(make(tmp_path / "fine.h5", config=fine), TRAIN)
     assert meas.read(tmp_path / "fine.h5").image_shape == (36, 36)
     raw = meas.read(surrogate)
     expected = np.clip((raw.amplitude - 1) * raw.dynamic_range_db / 20.0 + 1, 0, 1)
@@ -528,8 +539,9 @@ def test_frames_move_with_the_array_plane(tmp_path):
 
 def test_training_config_accepts_the_usual_descriptions():
     assert meas.training_config(None) == RadarConfig()
-    assert meas.training_config(CFG) == TRAIN
     assert meas.training_config(TRAIN.to_dict()) == TRAIN
+    with pytest.raises(ValueError, match="config is a profile; pass RadarConfig.from_profile"):
+        meas.training_config(CFG)
 
     class DatasetLike:
         config = TRAIN.to_dict()
@@ -540,8 +552,8 @@ def test_training_config_accepts_the_usual_descriptions():
 
 
 def test_worker_processes_give_the_same_file(tmp_path, surrogate):
-    pooled = meas.read(meas.make_surrogate(tmp_path / "pool.h5", CFG, config=RENDER, progress=False, workers=2,
-                                           **{**FAST, "subjects": 1}))
+    pooled = meas.read(meas.make_surrogate(tmp_path / "pool.h5", fast(subjects=1), RENDER, MODEL, progress=False,
+                                           workers=2))
     first = meas.read(surrogate).select(slice(0, 2))
     assert np.array_equal(pooled.amplitude, first.amplitude) and np.array_equal(pooled.depth, first.depth)
     assert pooled.attrs["render_timing"]["workers"] == 2
@@ -589,7 +601,7 @@ def test_surrogate_written_as_raw_channel_data_loads_to_the_same_images(tmp_path
     # the image file back-projects a region around the face, the raw loader the whole grid: with a
     # region that covers the grid both must give the same images
     wide = RENDER.replace(roi_margin_mm=300.0)
-    raw_path = meas.make_surrogate_raw(tmp_path / "raw.h5", CFG, config=wide, progress=False, **FAST)
+    raw_path = meas.make_surrogate_raw(tmp_path / "raw.h5", fast(), wide, MODEL, progress=False)
     with h5py.File(raw_path, "r") as h5:
         assert h5["raw/signal"].ndim == 4 and np.iscomplexobj(h5["raw/signal"])
     from_raw = meas.load(raw_path, wide, progress=False)

@@ -20,7 +20,7 @@ import trimesh
 
 from radarface import paths, profiles, reconstruct, weights
 from radarface import measurements as meas
-from radarface.dataset.generator import profile_config
+from radarface.dataset import DatasetSettings
 from radarface.experiments.fitting import decoder_data, fit_decoder, trained_networks
 from radarface.experiments.settings import RendererSettings
 from radarface.facemodel import load_model
@@ -42,8 +42,10 @@ def setup(tmp_path_factory):
         nets = trained_networks(cfg, "both", decoder, decoder_checkpoint=fit.checkpoint, progress=False)
         manifest = weights.export_weights(cfg, paths.weights_dir(PROFILE))
         render = RadarConfig.from_profile(cfg, max_internal_pitch_mm=4.0, voxel_depth_mm=6.0, surface_spacing_mm=2.5)
-        captures = meas.make_surrogate(root / "captures.h5", cfg, config=render, progress=False, workers=1,
-                                       subjects=2, expressions=("neutral", "expr_a"), poses=1, antenna_stride=16)
+        small = meas.SurrogateSettings.from_profile(cfg, subjects=2, expressions=("neutral", "expr_a"), poses=1,
+                                                    antenna_stride=16)
+        face = DatasetSettings.from_profile(cfg).face_model()
+        captures = meas.make_surrogate(root / "captures.h5", small, render, face, progress=False, workers=1)
         yield {"root": root, "cfg": cfg, "nets": nets, "decoder": decoder, "weights": manifest.parent,
                "captures": captures, "env": dict(os.environ)}
 
@@ -74,7 +76,7 @@ def test_export_writes_compact_checksummed_half_precision_weights(setup):
     manifest = json.loads((folder / weights.MANIFEST_NAME).read_text())
     face = load_model("builtin")
     assert manifest["profile"] == PROFILE and manifest["face_model"]["hash"] == face.content_hash()
-    assert manifest["radar"] == profile_config(setup["cfg"]).to_dict()
+    assert manifest["radar"] == RadarConfig.from_profile(setup["cfg"]).to_dict()
     assert manifest["dataset"].startswith("synthetic_smoke_") and manifest["commit"]
     assert set(manifest["networks"]) == {"decoder", "encoder_both", "autoencoder_both"}
     sizes = []

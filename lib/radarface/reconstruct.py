@@ -52,7 +52,6 @@ import trimesh
 from radarface import measurements as meas
 from radarface import paths, profiles, weights
 from radarface import progress as bars
-from radarface.dataset.generator import profile_config
 from radarface.experiments.evaluation import METHOD_NAMES, predict_method
 from radarface.experiments.real_data import capture_vertex_distances
 from radarface.experiments.settings import RefinementSettings
@@ -60,6 +59,7 @@ from radarface.facemodel import MorphableModel, load_model
 from radarface.geometry import apply_pose
 from radarface.plots.dataset import plot_sample_grid
 from radarface.plots.face import plot_face
+from radarface.radar import RadarConfig
 
 #: Methods of the command line (:data:`radarface.experiments.evaluation.METHOD_NAMES`).
 METHODS: tuple[str, ...] = tuple(METHOD_NAMES)
@@ -211,7 +211,7 @@ def reconstruct(captures_path: str | Path, out_dir: str | Path, *, method: str =
     manifest = weights.read_manifest(folder)
     targets = manifest["targets"]
     face = load_model(cfg["model"], int(targets["n_shape"]), int(targets["n_expression"]))
-    radar = profile_config(cfg)
+    radar = RadarConfig.from_profile(cfg)
     weights.check_setup(manifest, face, radar, folder=folder)
     nets = weights.load_networks(folder, inputs, kinds, manifest=manifest)
     captures = meas.load(captures_path, radar)

@@ -45,7 +45,7 @@ from radarface import dataset, paths, profiles, train
 from radarface.dataset.normalise import TargetNormaliser
 from radarface.experiments.fitting import DECODER_INPUTS, decoder_data, fit_decoder, profile_run_names, trained_networks
 from radarface.experiments.settings import RendererSettings
-from radarface.facemodel import MorphableModel, load_model
+from radarface.facemodel import MorphableModel
 from radarface.models.autoencoder import Autoencoder, channels_for
 from radarface.models.decoder import LearnedRenderer
 from radarface.models.encoder import Encoder, EncoderEnsemble
@@ -171,8 +171,9 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     """
     for name in inputs:
         channels_for(name, DECODER_INPUTS)  # checks the name
-    face = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    data_path = dataset.default_path(cfg, face)
+    data_settings = dataset.DatasetSettings.from_profile(cfg)
+    face = data_settings.face_model()
+    data_path = dataset.default_path(data_settings, face)
     if not data_path.is_file():
         raise WeightsError(f"no dataset {data_path} for profile {cfg['profile']!r}: the profile has not been run "
                            f"here; run `python -m radarface.run --profile {cfg['profile']} --only 03,04,05,06` first")
@@ -216,7 +217,7 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
                 "face_model": {"name": face.name, "source": face.source, "hash": face.content_hash(),
                                "n_shape": face.n_shape, "n_expression": face.n_expression,
                                "n_vertices": face.n_vertices},
-                "radar": dataset.profile_config(cfg).to_dict(),
+                "radar": data_settings.radar_config().to_dict(),
                 "targets": normaliser_fields(data["test"].normaliser), "inputs": list(inputs),
                 "networks": networks, "settings": json.loads(json.dumps(cfg, default=str))}
     _write_atomic(out_dir / MANIFEST_NAME, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())

@@ -15,9 +15,9 @@
 # processes rendered it or in which order.
 #
 # All the training notebooks (04–07) read the file this notebook makes, through
-# `radarface.dataset.ensure(cfg)`, which generates it only if no complete matching file
-# exists. The `smoke` profile makes a few dozen 32 × 32 samples; `cpu` and `paper` make
-# 10,000 at 64 × 64.
+# `radarface.dataset.ensure(settings)` (`settings`: the profile's `DatasetSettings`),
+# which generates it only if no complete matching file exists. The `smoke` profile makes
+# a few dozen 32 × 32 samples; `cpu` and `paper` make 10,000 at 64 × 64.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
@@ -32,16 +32,17 @@ import json
 
 import numpy as np
 
-from radarface import dataset, facemodel, profiles
+from radarface import dataset, profiles
 from radarface.dataset.stats import format_summary, parameter_summary
 from radarface.plots import save
 from radarface.plots.dataset import plot_parameter_histograms, plot_sample_grid
 
 cfg = profiles.resolve(profile, n_samples=n_samples, workers=workers, seed=seed, model=model,
                        image_size=image_size)
-face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-print(f"profile {profile}: {cfg['n_samples']} samples of {cfg['image_size']}x{cfg['image_size']} pixels, "
-      f"{cfg['dataset_dtype']}, seed {cfg['seed']}; model {face.summary()}")
+settings = dataset.DatasetSettings.from_profile(cfg)
+face = settings.face_model()
+print(f"profile {profile}: {settings.n_samples} samples of {settings.image_size}x{settings.image_size} pixels, "
+      f"{settings.dtype}, seed {settings.seed}; model {face.summary()}")
 
 # %% [markdown]
 # ## Generating the file (or reusing it)
@@ -62,9 +63,9 @@ print(f"profile {profile}: {cfg['n_samples']} samples of {cfg['image_size']}x{cf
 # ```
 
 # %%
-path = dataset.ensure(cfg)
+path = dataset.ensure(settings)
 generation = dataset.generation_stats(path)
-print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {path.stat().st_size / cfg['n_samples'] / 1e3:.1f} kB per sample")
+print(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB, {path.stat().st_size / settings.n_samples / 1e3:.1f} kB per sample")
 print("generation of this file:", generation)
 
 # %% [markdown]
@@ -165,7 +166,7 @@ print(f"{len(data)} samples, {data.channels} images of {data.image_shape} each, 
       f"numbers; splits {splits}")
 with dataset.open_dataset_file(path) as h5:
     assert bool(h5.attrs["complete"]), f"{path.name} is not marked complete"
-assert sum(splits.values()) == len(data) == cfg["n_samples"], splits
+assert sum(splits.values()) == len(data) == settings.n_samples, splits
 assert all(np.isfinite(x).all() and 0.0 <= x.min() and x.max() <= 1.0 for x in (amp, dep))
 assert all(np.allclose(back[g], params[g], rtol=1e-5, atol=1e-5) for g in back)
 if profile != "smoke":

@@ -68,6 +68,7 @@ from radarface.plots import save
 from radarface.plots.results import (plot_cosine_matrix, plot_metric_bars, plot_pred_vs_true, plot_reconstructions,
                                      plot_visibility)
 from radarface.plots.training import plot_history
+from radarface.radar import RadarConfig
 from radarface.train import predict
 
 # %%
@@ -248,7 +249,7 @@ print(metrics.format_table(metrics.input_comparison(metrics.read_results(profile
 vis_data = dataset.RadarFaceDataset(test.path, "both", "test", include_render=True)
 bases = vis_data.tensors()[1][:2].numpy()
 bases[:, vis_data.slices["pose"]] = 0.0  # faces at the centre: the whole face stays in view
-visibility = parameter_visibility(face, dataset.profile_config(cfg), vis_data, bases, n_nuisance=4, seed=cfg["seed"])
+visibility = parameter_visibility(face, RadarConfig.from_profile(cfg), vis_data, bases, n_nuisance=4, seed=cfg["seed"])
 for group in ("shape", "expression", "pose"):
     cols = vis_data.slices[group]
     print(f"{group:<11} median signal-to-nuisance: " + ", ".join(

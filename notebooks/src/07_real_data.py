@@ -35,9 +35,10 @@ model = None  # face model: None for the profile's; or "builtin", "ict", "auto",
 import matplotlib.pyplot as plt
 import numpy as np
 
-from radarface import facemodel, metrics, profiles
+from radarface import metrics, profiles
 from radarface import measurements as meas
 from radarface.augment import Augment
+from radarface.dataset import DatasetSettings
 from radarface.experiments import real_data as mev
 from radarface.experiments.evaluation import REFINED
 from radarface.experiments.fitting import decoder_data, fit_decoder, trained_networks
@@ -50,7 +51,8 @@ from radarface.plots.dataset import plot_sample_grid
 # %%
 cfg = profiles.resolve(profile, surrogate_blanket=blanket, seed=seed, model=model)
 refinement = RefinementSettings.from_profile(cfg)
-face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
+training = DatasetSettings.from_profile(cfg)  # the face model and radar the networks were trained for
+face = training.face_model()
 
 # %% [markdown]
 # ## The captures
@@ -60,11 +62,12 @@ face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %%
 # Rendering the surrogate on first use shows a progress bar, so it stays out of the checked cell.
-path = meas.ensure_surrogate(cfg) if measurements is None else measurements
+surrogate = meas.SurrogateSettings.from_profile(cfg)
+path = meas.ensure_surrogate(surrogate, training) if measurements is None else measurements
 
 # %%
 # NBVAL_CHECK_OUTPUT
-captures = meas.load(path, cfg)
+captures = meas.load(path, training.radar_config())
 print(captures)
 print("simulated:", captures.simulated, "| subjects:", sorted(map(str, set(captures.subject))),
       "| expressions:", sorted(map(str, set(captures.expression))))

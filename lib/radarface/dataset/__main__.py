@@ -23,33 +23,33 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from radarface import profiles
 from radarface.dataset.combine import combine
-from radarface.dataset.generator import default_path, generate, parse_shard, profile_config, shard_path
+from radarface.dataset.generator import default_path, generate, parse_shard, shard_path
 from radarface.dataset.schema import open_dataset_file, read_settings
+from radarface.dataset.settings import DatasetSettings
 from radarface.dataset.store import DiskFull
-from radarface.facemodel import load_model
 from radarface.run import parse_settings
 
 
-def _profile(args: argparse.Namespace) -> dict[str, Any]:
+def _settings(args: argparse.Namespace) -> DatasetSettings:
+    """The dataset settings of ``--profile`` with the options and ``--set`` overrides applied."""
     overrides = parse_settings(args.set)
     for key in ("seed", "model", "workers", "n_samples"):
         if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     if getattr(args, "dtype", None):
         overrides["dataset_dtype"] = args.dtype
-    return profiles.resolve(args.profile, **overrides)
+    return DatasetSettings.from_profile(profiles.resolve(args.profile, **overrides))
 
 
 def _generate(args: argparse.Namespace) -> int:
-    cfg = _profile(args)
-    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    out = Path(args.out) if args.out else default_path(cfg, model)
-    print(f"generating {cfg['n_samples']} samples (profile {cfg['profile']}, model {model.name}, "
-          f"seed {cfg['seed']}) -> {shard_path(out, parse_shard(args.shard))}",
+    settings = _settings(args)
+    model = settings.face_model()
+    out = Path(args.out) if args.out else default_path(settings, model)
+    print(f"generating {settings.n_samples} samples (profile {settings.profile}, model {model.name}, "
+          f"seed {settings.seed}) -> {shard_path(out, parse_shard(args.shard))}",
           file=sys.stderr, flush=True)
     start = time.perf_counter()
     if args.scheduler:
@@ -57,12 +57,12 @@ def _generate(args: argparse.Namespace) -> int:
             raise ValueError("--scheduler splits the dataset into shards itself; leave out --shard (use --shards M)")
         from radarface.dataset.cluster import generate_on_cluster  # dask's distributed: only for --scheduler
 
-        path = generate_on_cluster(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], scheduler=args.scheduler,
-                                   model=model, shards=args.shards, dtype=cfg["dataset_dtype"],
+        path = generate_on_cluster(out, settings.n_samples, settings.radar_config(), settings.seed,
+                                   scheduler=args.scheduler, model=model, shards=args.shards, dtype=settings.dtype,
                                    show_progress=not args.no_progress)
     else:
-        path = generate(out, cfg["n_samples"], profile_config(cfg), cfg["seed"], cfg["workers"], model=model,
-                        shard=args.shard, dtype=cfg["dataset_dtype"], progress=not args.no_progress)
+        path = generate(out, settings.n_samples, settings.radar_config(), settings.seed, settings.workers,
+                        model=model, shard=args.shard, dtype=settings.dtype, progress=not args.no_progress)
     print(f"{path}: complete ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.0f} s)")
     return 0
 
@@ -86,7 +86,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def _path(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr):  # load_model("auto") says what it chose
-        path = default_path(_profile(args))
+        path = default_path(_settings(args))
     print(path)
     return 0
 

@@ -11,12 +11,11 @@ import radarface
 from radarface import radar
 from radarface.dataset import schema, writer
 from radarface.dataset.sampling import SampleRenderer
+from radarface.dataset.settings import DTYPES, DatasetSettings
 from radarface.dataset.store import Fields
 from radarface.facemodel import MorphableModel, load_model
 from radarface.geometry import pose_limits
 from radarface.paths import data_dir
-
-DTYPES: tuple[str, ...] = ("float16", "float32")
 
 
 def parse_shard(spec: str | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -123,24 +122,20 @@ def generate(path: str | Path, n: int, config: radar.RadarConfig, seed: int = 0,
                                 workers=workers, progress=progress, block_size=block_size)
 
 
-def profile_config(cfg: dict[str, Any]) -> radar.RadarConfig:
-    """The radar config of a resolved profile (``radarface.profiles.resolve``)."""
-    return radar.RadarConfig.from_profile(cfg)
+def default_path(settings: DatasetSettings, model: MorphableModel | None = None) -> Path:
+    """``data_dir()/synthetic_<profile>_<hash8>.h5``: the hash covers everything that fixes the content.
+
+    ``model``: the settings' face model when already loaded (default: loaded here).
+    """
+    model = model or settings.face_model()
+    content = dataset_settings(settings.radar_config(), model, settings.seed, settings.n_samples, settings.dtype)
+    content.pop("radarface_version")  # a new release reuses the files while RENDERER_VERSION stands
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:8]
+    return data_dir() / f"synthetic_{settings.profile}_{digest}.h5"
 
 
-def default_path(cfg: dict[str, Any], model: MorphableModel | None = None) -> Path:
-    """``data_dir()/synthetic_<profile>_<hash8>.h5``: the hash covers everything that fixes the content."""
-    model = model or load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    settings = dataset_settings(profile_config(cfg), model, cfg["seed"], cfg["n_samples"], cfg["dataset_dtype"])
-    settings.pop("radarface_version")
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
-    return data_dir() / f"synthetic_{cfg['profile']}_{digest}.h5"
-
-
-def ensure(cfg: dict[str, Any], *, workers: int | None = None, progress: bool = True) -> Path:
-    """Path of the dataset of a resolved profile ``cfg``: reused if complete, else generated or finished."""
-    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    path = default_path(cfg, model)
-    return generate(path, int(cfg["n_samples"]), profile_config(cfg), int(cfg["seed"]),
-                    cfg["workers"] if workers is None else workers, model=model,
-                    dtype=cfg["dataset_dtype"], progress=progress)
+def ensure(settings: DatasetSettings, *, progress: bool = True) -> Path:
+    """Path of the dataset of ``settings``: reused if complete, else generated or finished."""
+    model = settings.face_model()
+    return generate(default_path(settings, model), settings.n_samples, settings.radar_config(), settings.seed,
+                    settings.workers, model=model, dtype=settings.dtype, progress=progress)

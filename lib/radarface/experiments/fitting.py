@@ -28,7 +28,7 @@ from torch import nn
 
 from radarface import dataset, metrics, train
 from radarface.augment import augmented_loss
-from radarface.dataset import RadarFaceDataset
+from radarface.dataset import DatasetSettings, RadarFaceDataset
 from radarface.experiments.settings import AutoencoderSettings, EncoderSettings, GapSettings, RendererSettings
 from radarface.facemodel import MorphableModel, load_model
 from radarface.losses import LossFn, autoencoder_loss, decoder_loss, parameter_loss, rendered_loss
@@ -47,7 +47,7 @@ def encoder_data(cfg: dict[str, Any], inputs: str) -> dict[str, RadarFaceDataset
 
     Targets include the rendering parameters when ``cfg["encoder_render"]`` is true.
     """
-    path = dataset.ensure(cfg)
+    path = dataset.ensure(DatasetSettings.from_profile(cfg))
     return {split: RadarFaceDataset(path, inputs, split, include_render=bool(cfg["encoder_render"]))
             for split in ("train", "val", "test")}
 
@@ -57,7 +57,7 @@ def decoder_data(cfg: dict[str, Any], inputs: str = DECODER_INPUTS) -> dict[str,
 
     The learned renderer's data, and the autoencoder's (its decoder takes the rendering parameters).
     """
-    path = dataset.ensure(cfg)
+    path = dataset.ensure(DatasetSettings.from_profile(cfg))
     return {split: RadarFaceDataset(path, inputs, split, include_render=True) for split in ("train", "val", "test")}
 
 

@@ -3,7 +3,8 @@
 One frozen dataclass per stage: :class:`EncoderSettings` (paper §1 point 3),
 :class:`RendererSettings` (point 4), :class:`AutoencoderSettings` (point 5),
 :class:`RefinementSettings` (test-time analysis by synthesis) and :class:`GapSettings`
-(notebook 07's domain-gap fine-tuning); the surrogate measurements have
+(notebook 07's domain-gap fine-tuning); the synthetic dataset has
+:class:`radarface.dataset.DatasetSettings`, the surrogate measurements
 :class:`radarface.measurements.SurrogateSettings`. ``from_profile(cfg)`` reads a resolved
 profile (:func:`radarface.profiles.resolve`); the fields' defaults are the paper's.
 

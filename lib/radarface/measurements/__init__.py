@@ -23,7 +23,7 @@ errors, blanket, noisy exact rendering of one capture), ``surrogate`` (identitie
 files, worker pool), ``evaluate`` (the trained networks on captures, notebook 07).
 
 >>> from radarface.measurements import training_config
->>> training_config().image_size, training_config({"image_size": 32, "n_freq": 32}).pixel_mm
+>>> training_config().image_size, training_config({"image_size": 32, "pixel_mm": 8.0}).pixel_mm
 (64, 8.0)
 """
 
@@ -32,12 +32,12 @@ from radarface.measurements.files import read, write, write_raw
 from radarface.measurements.loader import Tolerances, conform, load, training_config, training_range_window
 from radarface.measurements.raw import RawCaptures, reconstruct_volume
 from radarface.measurements.schema import FIELDS, FORMAT_NAME, FORMAT_VERSIONS
-from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings, surrogate_settings
+from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings
 from radarface.measurements.surrogate import (default_surrogate_path, ensure_surrogate, expression_vectors, identities,
                                               make_surrogate, make_surrogate_raw)
 
 __all__ = ["Captures", "MeasurementFormatError", "Tolerances", "SurrogateSettings", "FORMAT_NAME",
            "FORMAT_VERSIONS", "FIELDS", "EXPRESSION_LABELS", "read", "write", "load", "conform", "training_config",
            "training_range_window", "RawCaptures", "reconstruct_volume", "write_raw", "make_surrogate",
-           "make_surrogate_raw", "ensure_surrogate", "default_surrogate_path", "surrogate_settings", "identities",
+           "make_surrogate_raw", "ensure_surrogate", "default_surrogate_path", "identities",
            "expression_vectors"]

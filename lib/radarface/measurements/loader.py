@@ -62,19 +62,19 @@ class Tolerances:
 
 def training_config(config: Any = None) -> RadarConfig:
     """The training :class:`RadarConfig` from None (library defaults: 64 × 64 at 4 mm, 72-82 GHz,
-    20 dB), a RadarConfig, a resolved profile dict, a ``RadarConfig.to_dict()`` dict, or anything
-    with a ``config`` dict attribute (e.g. :class:`radarface.dataset.RadarFaceDataset`)."""
+    20 dB), a RadarConfig, a ``RadarConfig.to_dict()`` dict, or anything with a ``config`` dict
+    attribute (e.g. :class:`radarface.dataset.RadarFaceDataset`). A profile's: ``RadarConfig.from_profile``."""
     if config is None:
         return RadarConfig()
     if isinstance(config, RadarConfig):
         return config
     if isinstance(config, dict):
-        if "profile" in config or ("image_size" in config and "f_start_hz" not in config):
-            return RadarConfig.from_profile(config)
+        if "profile" in config:
+            raise ValueError("config is a profile; pass RadarConfig.from_profile(profile) (or its dataset's config)")
         return RadarConfig.from_dict(config)
     if isinstance(getattr(config, "config", None), dict):
         return RadarConfig.from_dict(config.config)
-    raise ValueError(f"config must be None, a RadarConfig, a profile or config dict, or a dataset with a "
+    raise ValueError(f"config must be None, a RadarConfig, a RadarConfig.to_dict() dict, or a dataset with a "
                      f".config dict; got {type(config).__name__}")
 
 
@@ -314,7 +314,7 @@ def _format_images(magnitude: np.ndarray, z_mm: np.ndarray, config: RadarConfig)
 def load(path: str | Path, config: Any = None, *, tolerances: Tolerances | None = None,
          **raw_options: Any) -> Captures:
     """Captures of the measurement file ``path`` ready for the encoder trained with ``config``
-    (:func:`training_config`: None, RadarConfig, profile dict, ...): validated, checked for radar
+    (:func:`training_config`: None, RadarConfig, config dict, ...): validated, checked for radar
     compatibility, resampled to the training grid and conventions.
 
     A raw file (``/raw/signal``, :mod:`~radarface.measurements.raw`) is checked first (band, range,

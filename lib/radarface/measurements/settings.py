@@ -1,4 +1,4 @@
-"""How a surrogate measurement file is made: :class:`SurrogateSettings`, built from a profile by :func:`surrogate_settings`.
+"""How a surrogate measurement file is made: :class:`SurrogateSettings`, built from a profile by its ``from_profile``.
 
 The fields are explained in :mod:`radarface.measurements.surrogate` (the domain gap to the
 training data); :mod:`~radarface.measurements.physics` and :mod:`~radarface.measurements.surrogate`
@@ -67,19 +67,20 @@ class SurrogateSettings:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"SurrogateSettings.{name} must be >= 0, got {getattr(self, name)}")
 
+    @classmethod
+    def from_profile(cls, cfg: dict[str, Any], **overrides: Any) -> SurrogateSettings:
+        """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names; an override
+        of None keeps the profile's value)."""
+        values = {field: cfg[key] for key, field in _PROFILE_KEYS.items() if key in cfg}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown surrogate setting(s) {unknown}; known: {sorted(known)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict of all fields."""
         out = dataclasses.asdict(self)
         out["expressions"] = list(self.expressions)
         return out
-
-
-def surrogate_settings(cfg: dict[str, Any] | None = None, **overrides: Any) -> SurrogateSettings:
-    """Settings from a resolved profile's ``surrogate_*`` keys, then ``overrides`` (field names)."""
-    values = {field: cfg[key] for key, field in _PROFILE_KEYS.items() if cfg and key in cfg}
-    fields = {f.name for f in dataclasses.fields(SurrogateSettings)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown surrogate setting(s) {unknown}; known: {sorted(fields)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return SurrogateSettings(**values)

@@ -50,13 +50,14 @@ import torch
 from radarface import progress as progress_bars
 from radarface.dataset.schema import settings_diff
 from radarface.dataset.writer import exit_with_parent, resolve_workers, single_threaded_children
-from radarface.facemodel import load_model
+from radarface.dataset.settings import DatasetSettings
+from radarface.facemodel import MorphableModel
 from radarface.geometry import apply_pose, pose_limits
 from radarface.measurements.captures import Captures, MeasurementFormatError
 from radarface.measurements.files import read, write, write_raw
 from radarface.measurements.physics import Calibration, calibration, capture_signal, render_capture
 from radarface.measurements.schema import FORMAT_VERSIONS
-from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings, surrogate_settings
+from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings
 from radarface.paths import data_dir
 from radarface.radar import RENDERER_VERSION, ImageGrid, RadarConfig, antenna_positions
 from radarface.radar.array import array_center, edge_sizes, select_antennas
@@ -117,18 +118,18 @@ def _antenna_subset(config, stride: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return out[0], out[2], out[1], out[3]
 
 
-def surrogate_manifest(cfg: dict[str, Any], settings: SurrogateSettings, config, model) -> dict[str, Any]:
-    """Everything that fixes a surrogate file's content (stored as ``/@surrogate_settings``)."""
+def surrogate_manifest(settings: SurrogateSettings, config: RadarConfig, model: MorphableModel) -> dict[str, Any]:
+    """Everything that fixes a surrogate file's content (stored as ``/@surrogate_settings``); ``config``
+    is the one it is rendered with (:func:`render_config`)."""
     return {"format_version": FORMAT_VERSIONS[-1], "surrogate_version": SURROGATE_VERSION,
             "renderer_version": RENDERER_VERSION, "config": config.to_dict(),
             "model_name": model.name, "model_hash": model.content_hash(), "n_shape": model.n_shape,
             "n_expression": model.n_expression, "settings": settings.to_dict()}
 
 
-def render_config(cfg: dict[str, Any], options: SurrogateSettings, config=None):
-    """The radar config the surrogate is rendered with: ``config`` (default: the profile's training
-    config) with the surrogate's roughness and, if set, its number of frequencies."""
-    config = config or RadarConfig.from_profile(cfg)
+def render_config(options: SurrogateSettings, config: RadarConfig) -> RadarConfig:
+    """The radar config the surrogate is rendered with: ``config`` (the training's) with the surrogate's
+    roughness and, if set, its number of frequencies."""
     changes = {"roughness_mm": options.roughness_mm}
     if options.n_freq is not None:
         changes["n_freq"] = int(options.n_freq)
@@ -214,44 +215,42 @@ def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def make_surrogate(path: str | Path, cfg: dict[str, Any], *, config=None, model=None, overwrite: bool = False,
-                   progress: bool = True, workers: int | None = None, **settings: Any) -> Path:
+def make_surrogate(path: str | Path, settings: SurrogateSettings, config: RadarConfig, model: MorphableModel, *,
+                   overwrite: bool = False, progress: bool = True, workers: int = 0,
+                   profile: str | None = None) -> Path:
     """Write a surrogate measurement file (format of :func:`radarface.measurements.read`) to ``path``.
 
     Args:
-        cfg: a resolved profile (:func:`radarface.profiles.resolve`): face model, sizes, ``surrogate_*`` keys.
-        config: the radar config to render with (default: the profile's training config); its
-            ``roughness_mm`` (and ``n_freq`` if the settings give one) are replaced by the surrogate's.
-        model: a :class:`~radarface.facemodel.MorphableModel` (default: ``cfg["model"]``).
+        settings: how the file is made (:class:`SurrogateSettings`, e.g. ``SurrogateSettings.from_profile``).
+        config: the training radar config; its ``roughness_mm`` (and ``n_freq`` if the settings give
+            one) are replaced by the surrogate's (:func:`render_config`).
+        model: the face model the subjects are drawn from.
         overwrite: replace a file made with other settings (a matching complete file is always reused).
-        workers: renderer processes, one capture each at a time (None: ``cfg["workers"]``; 0 = all cores;
-            1 = in this process). The images do not depend on it.
-        settings: :class:`SurrogateSettings` fields overriding the profile's.
+        workers: renderer processes, one capture each at a time (0 = all cores; 1 = in this process).
+            The images do not depend on it.
+        profile: the profile the file is made for, named in its description.
 
     Deterministic in the settings' seed; shows a progress bar; written atomically, so a crash leaves
     no file that looks complete. Returns ``path``.
     """
     path = Path(path)
-    options = surrogate_settings(cfg, **settings)
-    if model is None:
-        model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    config = render_config(cfg, options, config)
-    manifest = surrogate_manifest(cfg, options, config, model)
+    config = render_config(settings, config)
+    manifest = surrogate_manifest(settings, config, model)
     if not overwrite and _existing(path, manifest):
         return path
-    tx, rx, tx_index, rx_index = _antenna_subset(config, options.antenna_stride)
-    job = _Job(model, config, options, tx, rx, calibration(options, tx, rx, _rng(options.seed, 3)),
-               capture_plan(options, model.n_shape, model.n_expression))
-    workers = resolve_workers(int(cfg.get("workers", 0) if workers is None else workers))
+    tx, rx, tx_index, rx_index = _antenna_subset(config, settings.antenna_stride)
+    job = _Job(model, config, settings, tx, rx, calibration(settings, tx, rx, _rng(settings.seed, 3)),
+               capture_plan(settings, model.n_shape, model.n_expression))
+    workers = resolve_workers(int(workers))
     start = time.perf_counter()
     results = list(progress_bars.bar(_render_all(job, workers), total=len(job.plan), desc=path.name, unit="capture",
                         disable=not progress))
     timing = {"wall_seconds": round(time.perf_counter() - start, 2), "workers": workers,
               "cpu_seconds_per_capture": round(float(np.mean([r["cpu_s"] for r in results])), 3)}
-    return write(path, _surrogate_captures(cfg, job, results, tx_index, rx_index, manifest, timing))
+    return write(path, _surrogate_captures(profile, job, results, tx_index, rx_index, manifest, timing))
 
 
-def _surrogate_captures(cfg: dict[str, Any], job: _Job, results: list[dict[str, Any]], tx_index: np.ndarray,
+def _surrogate_captures(profile: str | None, job: _Job, results: list[dict[str, Any]], tx_index: np.ndarray,
                         rx_index: np.ndarray, manifest: dict[str, Any], timing: dict[str, Any]) -> Captures:
     """The :class:`Captures` of a rendered surrogate: images, labels, radar, ground truth, how it was made."""
     config, options, model, plan = job.config, job.options, job.model, job.plan
@@ -282,15 +281,15 @@ def _surrogate_captures(cfg: dict[str, Any], job: _Job, results: list[dict[str, 
                              "pose": stack("pose", plan)},
         simulated=True,
         attrs={"description": f"surrogate measurements: {options.subjects} subjects x {len(options.expressions)} "
-                              f"expressions x {options.poses} poses, profile {cfg.get('profile')}",
+                              f"expressions x {options.poses} poses, profile {profile}",
                "simulation": simulation, "surrogate_settings": manifest, "model_name": model.name,
                "model_source": model.source, "model_hash": model.content_hash(),
                "expression_vectors": {k: v.tolist() for k, v in expression_vectors(model.n_expression).items()},
                "render_timing": timing})
 
 
-def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, model=None, progress: bool = True,
-                       **settings: Any) -> Path:
+def make_surrogate_raw(path: str | Path, settings: SurrogateSettings, config: RadarConfig, model: MorphableModel,
+                       *, progress: bool = True) -> Path:
     """The surrogate set of :func:`make_surrogate` as raw channel data: (N, Nt, Nr, Nf) samples as an imager
     records them (calibration errors and receiver noise included), in the raw layout of
     :mod:`radarface.measurements.raw`; loading it back-projects each capture onto the training grid.
@@ -298,17 +297,15 @@ def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, mo
     Same faces, poses, calibration and noise draws as :func:`make_surrogate` with the same settings
     (images equal up to the region the image file back-projects). Written in this process; returns ``path``.
     """
-    options = surrogate_settings(cfg, **settings)
-    model = model if model is not None else load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    config = render_config(cfg, options, config)
-    tx, rx, _, _ = _antenna_subset(config, options.antenna_stride)
-    calib = calibration(options, tx, rx, _rng(options.seed, 3))
-    plan = capture_plan(options, model.n_shape, model.n_expression)
+    config = render_config(settings, config)
+    tx, rx, _, _ = _antenna_subset(config, settings.antenna_stride)
+    calib = calibration(settings, tx, rx, _rng(settings.seed, 3))
+    plan = capture_plan(settings, model.n_shape, model.n_expression)
     signals, posed = [], []
     for c, item in enumerate(progress_bars.bar(plan, desc=Path(path).name, unit="capture", disable=not progress)):
         face = model.vertices(item["shape"], item["expression_vector"])
-        signal, _, _ = capture_signal(face, model.triangles, item["pose"], config, options, calib,
-                                      _rng(options.seed, 2, c))
+        signal, _, _ = capture_signal(face, model.triangles, item["pose"], config, settings, calib,
+                                      _rng(settings.seed, 2, c))
         signals.append(np.moveaxis(signal, 0, -1).astype(np.complex64))  # (Nf, Nt, Nr) -> (Nt, Nr, Nf)
         posed.append(apply_pose(face, item["pose"]).astype(np.float32))
     stack = (lambda key: np.stack([p[key] for p in plan]))
@@ -320,24 +317,23 @@ def make_surrogate_raw(path: str | Path, cfg: dict[str, Any], *, config=None, mo
                                    "shape": stack("shape"), "expression": stack("expression_vector"),
                                    "pose": stack("pose")},
                      attrs={"description": "surrogate measurements as raw channel data",
-                            "simulation": {**options.to_dict(), "layout": "raw channel data"},
+                            "simulation": {**settings.to_dict(), "layout": "raw channel data"},
                             "model_name": model.name, "model_hash": model.content_hash()})
 
 
-def default_surrogate_path(cfg: dict[str, Any], *, model=None, **settings: Any) -> Path:
-    """``data_dir()/surrogate_<profile>_<hash8>.h5``; the hash covers everything that fixes the content."""
-    options = surrogate_settings(cfg, **settings)
-    model = model or load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    config = render_config(cfg, options)
-    manifest = surrogate_manifest(cfg, options, config, model)
+def default_surrogate_path(settings: SurrogateSettings, training: DatasetSettings,
+                           model: MorphableModel | None = None) -> Path:
+    """``data_dir()/surrogate_<profile>_<hash8>.h5`` for the training data of ``training``; the hash covers
+    everything that fixes the content. ``model``: ``training``'s face model when already loaded."""
+    model = model or training.face_model()
+    manifest = surrogate_manifest(settings, render_config(settings, training.radar_config()), model)
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:8]
-    return data_dir() / f"surrogate_{cfg.get('profile', 'custom')}_{digest}.h5"
+    return data_dir() / f"surrogate_{training.profile}_{digest}.h5"
 
 
-def ensure_surrogate(cfg: dict[str, Any], *, progress: bool = True, workers: int | None = None,
-                     **settings: Any) -> Path:
-    """Path of the surrogate file of a resolved profile ``cfg`` (``settings`` override its keys):
-    reused if complete, else rendered (:func:`make_surrogate`)."""
-    model = load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
-    path = default_surrogate_path(cfg, model=model, **settings)
-    return make_surrogate(path, cfg, model=model, progress=progress, workers=workers, **settings)
+def ensure_surrogate(settings: SurrogateSettings, training: DatasetSettings, *, progress: bool = True) -> Path:
+    """Path of the surrogate file made with ``settings`` for the training data of ``training`` (its face model,
+    radar, profile name and workers): reused if complete, else rendered (:func:`make_surrogate`)."""
+    model = training.face_model()
+    return make_surrogate(default_surrogate_path(settings, training, model), settings, training.radar_config(), model,
+                          progress=progress, workers=training.workers, profile=training.profile)
