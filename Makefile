@@ -29,9 +29,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" tests lib/radarface
 
-# Rebuild the smoke-executed copies that nbval checks (tests/notebooks/) from notebooks/src.
+# Rebuild the smoke-executed copies that nbval checks (tests/notebooks/) from notebooks/src, on
+# data made afresh (as CI makes them), so files cached by an earlier renderer cannot leak in.
 notebooks: $(STAMP)
-	$(PY) -m radarface.run --profile smoke --out tests/notebooks --force --no-publish
+	fresh=$$(mktemp -d) && RADARFACE_DATA=$$fresh $(PY) -m radarface.run --profile smoke --out tests/notebooks \
+		--force --no-publish && rm -rf $$fresh
 
 # Regenerate the README's results tables from the committed results/ files.
 results: $(STAMP)
