@@ -457,6 +457,18 @@ def test_the_schema_table_is_complete_and_renders():
     assert written - known <= {"/@description"} | {k for k in written if k.startswith("/radar@")}
 
 
+def test_data_readme_holds_the_schema_table():
+    from radarface.measurements import schema
+    from radarface.paths import ROOT
+
+    text = (ROOT / "data" / "README.md").read_text()
+    begin, end = "<!-- schema:measurements:begin", "<!-- schema:measurements:end -->"
+    block = text[text.index(begin):text.index(end)].split("\n", 1)[1].strip()
+    assert block == schema.markdown_table(), (
+        "data/README.md's measurement table differs from radarface.measurements.schema.FIELDS: "
+        "replace the block between its schema:measurements markers with schema.markdown_table()")
+
+
 def test_the_good_file_loads(good_file):
     assert len(meas.load(good_file, TRAIN)) == 3  # so the cases above fail for their edit alone
 

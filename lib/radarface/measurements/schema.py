@@ -232,10 +232,14 @@ def field_spec(path: str) -> Field:
 
 
 def markdown_table() -> str:
-    """:data:`FIELDS` as a Markdown table (path, type and shape, accepted values, meaning) for documents."""
-    rows = ["| path | type, shape | accepted | meaning |", "|---|---|---|---|"]
+    """:data:`FIELDS` as a Markdown table (path, type and shape, accepted values, layouts that require it, meaning).
+
+    ``data/README.md`` holds this table between its ``schema:measurements`` markers (a test compares them).
+    """
+    rows = ["| path | type, shape | accepted | required in | meaning |", "|---|---|---|---|---|"]
     for spec in FIELDS:
         shape = "(" + ", ".join(str(d) for d in spec.shape) + ("," if len(spec.shape) == 1 else "") + ")"
+        required = ", ".join(sorted(spec.required)) or "–"
         rows.append(f"| `{spec.path}` | {spec.dtype}{' ' + shape if spec.shape else ''} | {spec.accepted()} | "
-                    f"{spec.meaning} |")
+                    f"{required} | {spec.meaning} |")
     return "\n".join(rows)
