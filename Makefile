@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.radarface-installed
 # Kernels started by papermill and nbval must find the venv's python first.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Waiting OpenMP threads sleep instead of spinning: spinning ones slow training 8-10x when
+# anything else runs beside it (docs/tuning.md, "Threads under load").
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install reproduce test test-fast notebooks results bench clean-runs
 

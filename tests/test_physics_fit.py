@@ -52,6 +52,31 @@ def test_image_loss_gradient_matches_finite_differences_in_the_shape_coefficient
     assert float(grad[:4].abs().max()) > 0
 
 
+def test_target_foreground_depth_loss_ignores_a_wider_foreground_and_is_differentiable(model):
+    cfg = SMALL.replace(nufft_eps=1e-10, surface_spacing_mm=3.0)
+    renderer = start_renderer(model, _mean_face(), cfg, dtype=torch.float64)
+    truth = {"shape": np.array([0.8, -0.5, 0.3, 0.0]), "expression": np.array([0.4, 0.0, -0.6]), "pose": np.zeros(6)}
+    norm = parameter_normaliser(model)
+    vector = torch.tensor(norm.normalise(truth), dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        masked = renderer(posed_vertices(model, norm, vector))
+        unmasked = renderer(posed_vertices(model, norm, vector), mask_depth=False)
+    # a capture that sees the surface on every pixel (e.g. a diffuse floor above −DR) at the truth's depth
+    wide = torch.stack([masked[0], unmasked[1]])
+    assert bool((masked[1] < 0.5 * unmasked[1]).any())  # the renderer's mask hides some of it
+    target_only = image_objective(renderer, model, norm, vector, wide, depth_pixels="target")[0]
+    everywhere = image_objective(renderer, model, norm, vector, wide, depth_pixels="all")[0]
+    assert float(target_only.detach()) < 1e-12 < 1e-4 < float(everywhere.detach())
+    truth_images = torch.stack([masked[0], masked[1]])
+    moved = vector.detach() + 0.3
+    moved.requires_grad_(True)
+    loss = image_objective(renderer, model, norm, moved, truth_images, depth_pixels="target")[0]
+    (grad,) = torch.autograd.grad(loss, moved)
+    assert torch.isfinite(grad).all() and float(grad[:4].abs().max()) > 0
+    with pytest.raises(ValueError, match="depth_pixels"):
+        image_objective(renderer, model, norm, vector, wide, depth_pixels="both")
+
+
 @pytest.mark.slow
 def test_self_recovery_from_the_mean_face_more_than_halves_the_vertex_distance(model):
     torch.set_num_threads(1)
@@ -82,3 +107,20 @@ def test_zero_steps_return_the_start_and_bad_arguments_name_what_they_got(model)
         fit_physics(model, target, init, SMALL, steps=-1, renderer=renderer)
     with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'cosine', got 'linear'"):
         fit_physics(model, target, init, SMALL, lr_schedule="linear", renderer=renderer)
+    with pytest.raises(ValueError, match="keep must be 'last' or 'best', got 'first'"):
+        fit_physics(model, target, init, SMALL, keep="first", renderer=renderer)
+
+
+def test_keep_best_returns_the_step_with_the_lowest_objective(model):
+    truth = {"shape": np.array([1.0, -1.0, 0.5, -0.5]), "expression": np.zeros(3), "pose": np.zeros(6)}
+    renderer = start_renderer(model, _mean_face(), SMALL)
+    target = _target(model, renderer, truth)
+    # a learning rate far too large: the steps overshoot, so the last one is not the best
+    last = fit_physics(model, target, _mean_face(), SMALL, steps=4, lr=2.0, renderer=renderer)
+    best = fit_physics(model, target, _mean_face(), SMALL, steps=4, lr=2.0, renderer=renderer, keep="best")
+    objective = best.trace["objective"]
+    assert min(objective) < objective[-1]
+    norm = parameter_normaliser(model)
+    img, prior = image_objective(renderer, model, norm, torch.tensor(best.vector, dtype=torch.float32), target)
+    assert float(img + 1e-3 * prior) == pytest.approx(min(objective), rel=1e-4)
+    assert not np.allclose(best.vector, last.vector)

@@ -1,4 +1,5 @@
 import ast
+import json
 
 import nbformat
 import pytest
@@ -135,6 +136,20 @@ def test_estimates_come_from_the_last_run_here(tmp_path, capsys):
     seconds, origin = run.estimates(["01_a.ipynb"], run.read_manifest(tmp_path / "out"), "smoke")["01_a.ipynb"]
     assert origin == "last run here" and seconds > 0
     assert run.estimates(["99_z.ipynb"], {}, "no-such-profile")["99_z.ipynb"] == (None, "no run yet")
+
+
+def test_estimates_scale_the_published_times_by_the_speed_probe(tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "published_dir", lambda profile: tmp_path)
+    (tmp_path / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 100.0}, "probe_seconds": 0.5}))
+    calls = []
+    probe = lambda: calls.append(1) or 1.0  # noqa: E731  (this machine: half as fast)
+    guesses = run.estimates(["01_a.ipynb", "02_b.ipynb"], {}, "cpu", probe=probe)
+    assert guesses["01_a.ipynb"] == (pytest.approx(200.0), "published run × 2.00 (speed probe)")
+    assert guesses["02_b.ipynb"] == (None, "no run yet") and calls == [1]
+    here = {"01_a.ipynb": {"seconds": 7.0}}
+    assert run.estimates(["01_a.ipynb"], here, "cpu", probe=probe)["01_a.ipynb"] == (7.0, "last run here")
+    assert calls == [1]  # not measured when no published time is used
+    assert 0 < run.speed_probe(repeats=1) < 30
 
 
 def test_scrub_paths_keeps_repository_paths_relative():

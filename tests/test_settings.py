@@ -4,8 +4,8 @@ import pytest
 
 from radarface import profiles
 from radarface.dataset import DatasetSettings
-from radarface.experiments.settings import (AutoencoderSettings, EncoderSettings, GapSettings, RefinementSettings,
-                                            RendererSettings)
+from radarface.experiments.settings import (AutoencoderSettings, EncoderSettings, GapSettings, PhysicsSettings,
+                                            RefinementSettings, RendererSettings)
 from radarface.measurements import SurrogateSettings
 
 
@@ -165,6 +165,6 @@ def test_every_profile_key_of_a_stage_reaches_its_settings():
     """A profile key no settings object reads would change nothing: every key reaches one."""
     cfg = _Recording(profiles.resolve("cpu"))
     for settings in (EncoderSettings, RendererSettings, AutoencoderSettings, RefinementSettings, GapSettings,
-                     DatasetSettings, SurrogateSettings):
+                     PhysicsSettings, DatasetSettings, SurrogateSettings):
         settings.from_profile(cfg)
     assert not set(cfg) - cfg.read, sorted(set(cfg) - cfg.read)

@@ -71,12 +71,27 @@ def start_renderer(model, init: dict[str, Any], config: RadarConfig, **options: 
 
 
 def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormaliser, vector: torch.Tensor,
-                    target: torch.Tensor, *, depth_weight: float = 1.0, background_weight: float = 1.0
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(image loss, prior mean(vector²)) of a normalised vector (D,) against target images (2, H, W)."""
-    rendered = renderer(posed_vertices(model, normaliser, vector))
-    loss = image_loss(rendered[None], target[None].to(rendered.dtype), depth_channels=(1,),
-                      background_weight=background_weight, depth_weight=depth_weight)
+                    target: torch.Tensor, *, depth_weight: float = 1.0, background_weight: float = 1.0,
+                    depth_pixels: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
+    """(image loss, prior mean(vector²)) of a normalised vector (D,) against target images (2, H, W).
+
+    ``depth_pixels="all"``: the image loss of (a) (:func:`radarface.losses.image_loss`; depth 0 on
+    the background of both images). ``"target"``: depth compared only on the target's foreground
+    (depth > 0), against the rendered depth without its mask, so that a diffuse floor the renderer
+    leaves below −DR (or one it adds) does not count as a depth error of the whole region."""
+    vertices = posed_vertices(model, normaliser, vector)
+    target = target.to(renderer.plan.voxel_points.dtype)
+    if depth_pixels == "all":
+        rendered = renderer(vertices)
+        loss = image_loss(rendered[None], target[None], depth_channels=(1,),
+                          background_weight=background_weight, depth_weight=depth_weight)
+    elif depth_pixels == "target":
+        rendered = renderer(vertices, mask_depth=False)
+        foreground = (target[1] > 0).to(rendered.dtype)
+        depth = (foreground * (rendered[1] - target[1]).square()).sum() / foreground.sum().clamp_min(1.0)
+        loss = ((rendered[0] - target[0]).square().mean() + depth_weight * depth) / (1.0 + depth_weight)
+    else:
+        raise ValueError(f"depth_pixels must be 'all' or 'target', got {depth_pixels!r}")
     return loss, vector.square().mean()
 
 
@@ -93,13 +108,18 @@ def _check(images: torch.Tensor, renderer: PhysicsRenderer, steps: int, lr: floa
 
 def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: RadarConfig, *, steps: int = 100,
                 lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
-                background_weight: float = 1.0, lr_schedule: str = "constant", renderer: PhysicsRenderer | None = None,
-                callback: Callback | None = None) -> PhysicsFitResult:
+                background_weight: float = 1.0, depth_pixels: str = "all", lr_schedule: str = "constant",
+                renderer: PhysicsRenderer | None = None, callback: Callback | None = None,
+                keep: str = "last") -> PhysicsFitResult:
     """Fit shape, expression and pose to radar ``images`` (2, H, W) (amplitude, depth in [0, 1]) by Adam
     from ``init`` (dict of ``shape``, ``expression``, ``pose`` in rad/mm, e.g. an encoder's estimate)
     through the physics renderer (default :func:`start_renderer` on ``init``; pass one to fix its
-    sampling, plan and rendering parameters). ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr``
-    down to 0 over the steps). Returns the parameters of the last step and the trace."""
+    sampling, plan and rendering parameters). ``depth_pixels``: see :func:`image_objective`.
+    ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
+    ``keep``: return the parameters of the ``"last"`` step or of the step with the lowest objective
+    (``"best"``: no labels involved; guards against a step that overshoots). Returns them and the trace."""
+    if keep not in ("last", "best"):
+        raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
     renderer = start_renderer(model, init, config) if renderer is None else renderer
     _check(images, renderer, steps, lr, prior_weight, lr_schedule)
@@ -111,11 +131,13 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
     for step in range(steps + 1):
         img, prior = image_objective(renderer, model, normaliser, vector, images, depth_weight=depth_weight,
-                                     background_weight=background_weight)
+                                     background_weight=background_weight, depth_pixels=depth_pixels)
         objective = img + prior_weight * prior
         for key, value in (("image_loss", img), ("prior", prior), ("objective", objective)):
             trace[key].append(float(value.detach()))
         trace["step"].append(step)
+        if keep == "last" or trace["objective"][-1] <= min(trace["objective"]):
+            kept = vector.detach().double().numpy().copy()
         if callback is not None:
             params = normaliser.denormalise(vector.detach().double().numpy())
             trace.setdefault("callback", []).append(float(callback(params)))
@@ -125,5 +147,4 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
         objective.backward()
         optimizer.step()
         schedule.step()
-    final = vector.detach().double().numpy()
-    return PhysicsFitResult(normaliser.denormalise(final), final, trace, time.perf_counter() - start)
+    return PhysicsFitResult(normaliser.denormalise(kept), kept, trace, time.perf_counter() - start)

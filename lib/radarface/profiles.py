@@ -89,6 +89,17 @@ _COMMON: dict[str, Any] = {
     "gap_epochs": 10,
     "gap_lr": 1e-4,
     "gap_augment": {},
+    # method (c), beyond the paper: analysis by synthesis through the physics renderer
+    # (radarface.physics_fit), from the encoder's estimate; the measurements are in docs/tuning.md
+    "physics_steps": 100,
+    "physics_lr": 0.05,
+    "physics_prior_weight": 1e-3,
+    "physics_depth_weight": 1.0,
+    "physics_depth_pixels": "target",  # depth compared on the target's foreground only; "all": as (a)
+    "physics_keep": "best",  # the step with the lowest objective; "last"
+    "physics_spacing_mm": 2.0,  # scatterer lattice of the fitting renderer
+    "physics_material": None,  # its diffuse share; None: the radar's
+    "physics_test_images": 200,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -113,6 +124,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         # as the cpu profile, so that the suite runs the code paths the cpu results use
         "decoder_background_weight": 0.1,
         "tta_prior_weight": 1e-3,
+        "physics_steps": 3,
+        "physics_spacing_mm": 4.0,
+        "physics_test_images": 2,
     },
     "cpu": {
         # choices beyond the paper for a 2-core machine; the measurements behind each are in
@@ -148,6 +162,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tta_encoder_batch": 64,
         "tta_encoder_steps": 200,
         "gap_epochs": 3,
+        "physics_steps": 40,
+        "physics_test_images": 40,
     },
     "paper": {
         "model": "auto",

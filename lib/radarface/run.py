@@ -258,18 +258,44 @@ def published_dir(profile: str) -> Path:
     return paths.ROOT / "results" / profile
 
 
-def estimates(names: list[str], manifest: dict[str, Any], profile: str) -> dict[str, tuple[float | None, str]]:
-    """Estimated seconds per executed notebook name and where the estimate comes from."""
+def speed_probe(repeats: int = 3) -> float:
+    """Wall seconds (best of ``repeats``) of a fixed small training workload: a two-layer CNN's
+    forward and backward passes on a batch of 32 × 64 × 64 images, with the torch threads of this
+    process. The published run stores its value; the ratio scales the published times to this machine."""
+    import torch  # only when an estimate needs it: the runner itself never loads torch
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(32, 2, 64, 64, generator=generator)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 32, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(4):
+            net(images).square().mean().backward()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def estimates(names: list[str], manifest: dict[str, Any], profile: str,
+              probe: Any = speed_probe) -> dict[str, tuple[float | None, str]]:
+    """Estimated seconds per executed notebook name and where the estimate comes from: the last run
+    here, else the published run's time scaled by :func:`speed_probe` here against its own (``probe``:
+    a callable returning seconds, measured only when a published time is used)."""
     try:
-        published = json.loads((published_dir(profile) / "timings.json").read_text()).get("notebooks", {})
+        timings = json.loads((published_dir(profile) / "timings.json").read_text())
     except (OSError, ValueError):
-        published = {}
+        timings = {}
+    published, scale, origin = timings.get("notebooks", {}), None, "published run"
     out = {}
     for name in names:
         if name in manifest:
             out[name] = (float(manifest[name]["seconds"]), "last run here")
         elif name in published:
-            out[name] = (float(published[name]), "published run")
+            if scale is None:
+                scale = probe() / float(timings["probe_seconds"]) if timings.get("probe_seconds") else 1.0
+                origin = f"published run × {scale:.2f} (speed probe)" if timings.get("probe_seconds") else origin
+            out[name] = (float(published[name]) * scale, origin)
         else:
             out[name] = (None, "no run yet")
     return out
@@ -322,6 +348,9 @@ def run(profile: str, only: list[str] | None = None, params: dict[str, Any] | No
     profiles.resolve(profile)  # fail early on an unknown profile
     # Kernels are started by name; make sure "python" is this interpreter.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    # OpenMP threads that spin while waiting for a busy core made training 8-10x slower whenever
+    # anything else ran (0.4 -> 3.9 s per batch, docs/tuning.md); sleeping waiters cost ~nothing alone.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     params, sweeps = dict(params or {}), sweeps or [{}]
     out_dir = Path(out_dir or paths.runs_dir(profile))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -435,6 +464,7 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
     for figure in sorted(profile_figures_dir(profile).glob("*.png")):
         shutil.copyfile(figure, target / "figures" / figure.name)
     timings = {"profile": profile, "commit": git_commit(), "cores": os.cpu_count(),
+               "probe_seconds": round(speed_probe(), 4),
                "notebooks": {p.name: manifest[p.name]["seconds"] for p in written},
                "total_seconds": round(sum(manifest[p.name]["seconds"] for p in written), 1)}
     _write_json(target / "timings.json", timings)

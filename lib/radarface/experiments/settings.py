@@ -337,3 +337,56 @@ class GapSettings:
         """Checkpoint name ``encoder_<inputs>_augmented_<hash8>`` (or ``_control_``) over the settings and the base run."""
         settings = self if augmented else replace(self, augment=None)
         return run_name(f"encoder_{inputs}_{'augmented' if augmented else 'control'}", settings, base=base_checkpoint)
+
+
+#: ``PhysicsSettings.depth_pixels`` and ``keep`` values (see :func:`radarface.physics_fit.fit_physics`).
+DEPTH_PIXELS: tuple[str, ...] = ("all", "target")
+KEEP: tuple[str, ...] = ("last", "best")
+
+
+@dataclass(frozen=True)
+class PhysicsSettings:
+    """Method (c), analysis by synthesis through the physics renderer (:mod:`radarface.physics_fit`).
+
+    ``steps``, ``lr``: Adam on the normalised parameters from a network's estimate;
+    ``prior_weight``: the N(0, 1) prior of (a); ``depth_weight``: depth against amplitude;
+    ``depth_pixels``: ``"target"`` compares depth on the target's foreground only, ``"all"`` as (a);
+    ``keep``: the ``"best"`` step by objective or the ``"last"``; ``spacing_mm``: the scatterer
+    lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's);
+    ``test_images``: how many images of the synthetic test split (c) is evaluated on.
+    """
+
+    steps: int = 100
+    lr: float = 0.05
+    prior_weight: float = 1e-3
+    depth_weight: float = 1.0
+    depth_pixels: str = "target"
+    keep: str = "best"
+    spacing_mm: float = 2.0
+    material: float | None = None
+    test_images: int = 200
+    threads: int | None = field(default=1, metadata=SPEED_ONLY)
+
+    def __post_init__(self) -> None:
+        _check_count("physics_steps", self.steps, 0)
+        _check_count("physics_test_images", self.test_images, 0)
+        _check_choice("physics_depth_pixels", self.depth_pixels, DEPTH_PIXELS)
+        _check_choice("physics_keep", self.keep, KEEP)
+        for name in ("lr", "spacing_mm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"physics_{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.prior_weight >= 0 or not self.depth_weight >= 0:
+            raise ValueError(f"physics_prior_weight and physics_depth_weight must be >= 0, got "
+                             f"{self.prior_weight!r}, {self.depth_weight!r}")
+        if self.material is not None and not 0.0 <= self.material <= 1.0:
+            raise ValueError(f"physics_material must be None or in [0, 1], got {self.material!r}")
+
+    @classmethod
+    def from_profile(cls, cfg: dict[str, Any]) -> PhysicsSettings:
+        """The method (c) settings of a resolved profile (keys ``physics_*``)."""
+        material = cfg["physics_material"]
+        return cls(steps=int(cfg["physics_steps"]), lr=float(cfg["physics_lr"]),
+                   prior_weight=float(cfg["physics_prior_weight"]), depth_weight=float(cfg["physics_depth_weight"]),
+                   depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
+                   spacing_mm=float(cfg["physics_spacing_mm"]), material=None if material is None else float(material),
+                   test_images=int(cfg["physics_test_images"]), threads=int(cfg["train_threads"]) or 1)

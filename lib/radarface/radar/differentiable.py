@@ -252,10 +252,11 @@ def render_volume(vertices: torch.Tensor, triangles: torch.Tensor, samples: Surf
 
 
 def radar_images(volume: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: float, softness_db: float = 1.0,
-                 temperature_db: float = 1.0) -> torch.Tensor:
+                 temperature_db: float = 1.0, mask_depth: bool = True) -> torch.Tensor:
     """Images (2, H, W) (amplitude, depth) in [0, 1] of a complex volume (Ny, Nx, Nz) on ``grid``, the
     conventions of :func:`~radarface.radar.image.form_image` with smooth steps (module docstring):
-    ``softness_db`` the width of the clip at −DR, ``temperature_db`` of the depth softmax (0 = hard)."""
+    ``softness_db`` the width of the clip at −DR, ``temperature_db`` of the depth softmax (0 = hard).
+    ``mask_depth=False`` leaves the depth of pixels below −DR unmasked (their peak's depth, not 0)."""
     if volume.shape != grid.shape:
         raise ValueError(f"volume shape {tuple(volume.shape)} does not match the grid {grid.shape}")
     if not dynamic_range_db > 0 or not softness_db >= 0 or not temperature_db >= 0:
@@ -282,8 +283,8 @@ def radar_images(volume: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: flo
     else:
         z_peak = z[blocks.argmax(-1)]
     lo, hi = grid.depth_window_mm
-    depth = ((z_peak - lo) / (hi - lo)).clamp(0.0, 1.0) * foreground
-    return torch.stack([amplitude, depth])
+    depth = ((z_peak - lo) / (hi - lo)).clamp(0.0, 1.0)
+    return torch.stack([amplitude, depth * foreground if mask_depth else depth])
 
 
 class PhysicsRenderer(nn.Module):
@@ -313,8 +314,8 @@ class PhysicsRenderer(nn.Module):
         """Complex volume (Ny, Nx, Nz) of posed vertices (N, 3) mm."""
         return render_volume(vertices, self.triangles, self.samples, self.plan, phase=phase)
 
-    def forward(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm."""
+    def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True) -> torch.Tensor:
+        """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`)."""
         return radar_images(self.volume(vertices), self.plan.grid,
                             dynamic_range_db=self.plan.render_params["dynamic_range_db"],
-                            softness_db=self.softness_db, temperature_db=self.temperature_db)
+                            softness_db=self.softness_db, temperature_db=self.temperature_db, mask_depth=mask_depth)

@@ -1,0 +1,67 @@
+"""Method (c) over many images (radarface.experiments.physics)."""
+
+import numpy as np
+import pytest
+import torch
+
+from radarface.experiments.physics import fit_images, fit_one, fitting_config
+from radarface.experiments.settings import PhysicsSettings
+from radarface.facemodel import load_model
+from radarface.physics_fit import parameter_normaliser, posed_vertices, start_renderer
+from radarface.radar import RadarConfig
+
+#: 32 × 32 pixels of 8 mm, 16 frequencies: a few tenths of a second per step.
+SMALL = RadarConfig(image_size=32, pixel_mm=8.0, n_freq=16, max_internal_pitch_mm=4.0, surface_spacing_mm=2.0)
+SETTINGS = PhysicsSettings(steps=2, spacing_mm=3.0, test_images=2)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("builtin", 4, 3)
+
+
+def _faces(model, n):
+    rng = np.random.default_rng(3)
+    truths = [{"shape": rng.standard_normal(4), "expression": 0.5 * rng.standard_normal(3), "pose": np.zeros(6)}
+              for _ in range(n)]
+    mean = {"shape": np.zeros(4), "expression": np.zeros(3), "pose": np.zeros(6)}
+    renderer = start_renderer(model, mean, fitting_config(SETTINGS, SMALL))
+    norm = parameter_normaliser(model)
+    with torch.no_grad():
+        images = torch.stack([renderer(posed_vertices(model, norm, torch.tensor(norm.normalise(t), dtype=torch.float32)))
+                              for t in truths])
+    starts = {k: np.stack([mean[k]] * n) for k in mean}
+    return truths, images, starts
+
+
+def test_fit_images_fits_each_image_from_its_own_start_as_fit_one_does(model):
+    truths, images, starts = _faces(model, 2)
+    starts["shape"] = np.stack([t["shape"] for t in truths]) + 0.4  # near each truth, not at it
+    settings = PhysicsSettings(steps=4, lr=0.05, spacing_mm=3.0)
+    fits = fit_images(settings, model, images, starts, SMALL, show=False)
+    assert fits.params["shape"].shape == (2, 4) and fits.params["pose"].shape == (2, 6)
+    assert len(fits.seconds) == 2 and len(fits.traces) == 2 and (fits.seconds > 0).all()
+    for i in range(2):
+        assert min(fits.traces[i]["objective"]) < fits.traces[i]["objective"][0]
+    one = fit_one(settings, model, images[1], {k: starts[k][1] for k in starts}, SMALL)
+    np.testing.assert_allclose(one.vector, parameter_normaliser(model).normalise(
+        {k: fits.params[k][1] for k in fits.params}), atol=1e-4)  # float32 sums: thread count differs
+
+
+def test_fit_images_names_what_is_wrong_with_its_input(model):
+    _, images, starts = _faces(model, 1)
+    with pytest.raises(ValueError, match=r"images must be \(N, 2, H, W\).*got \(1, 1, 32, 32\)"):
+        fit_images(SETTINGS, model, images[:, :1], starts, SMALL, show=False)
+    with pytest.raises(ValueError, match=r"missing or wrong length: \['pose'\]"):
+        fit_images(SETTINGS, model, images, {"shape": starts["shape"], "expression": starts["expression"]}, SMALL)
+    with pytest.raises(ValueError, match="one dict per image"):
+        fit_images(SETTINGS, model, images, starts, SMALL, render_params=[{}, {}], show=False)
+
+
+def test_physics_settings_refuse_bad_values():
+    with pytest.raises(ValueError, match="physics_depth_pixels must be one of"):
+        PhysicsSettings(depth_pixels="some")
+    with pytest.raises(ValueError, match="physics_material must be None or in"):
+        PhysicsSettings(material=1.5)
+    with pytest.raises(ValueError, match="physics_lr must be > 0"):
+        PhysicsSettings(lr=0.0)
