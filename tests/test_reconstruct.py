@@ -222,3 +222,33 @@ def test_helpers_refuse_unknown_methods_and_inputs():
         reconstruct.networks_for("finetuned")
     with pytest.raises(ValueError, match="inputs must be one of"):
         reconstruct.reconstruct("x.h5", "out", inputs="phase")
+
+
+def test_shipped_cpu_weights_reconstruct_captures_without_data_or_training(tmp_path):
+    """A fresh clone: no data/, no training; the committed ``weights/cpu`` and a small capture file."""
+    folder = paths.ROOT / "weights" / "cpu"
+    assert (folder / "manifest.json").exists(), "weights/cpu is missing: run `python -m radarface.weights --profile cpu`"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    sizes = [n["bytes"] for n in manifest["networks"].values()]
+    assert max(sizes) < 10e6 and sum(sizes) < 20e6, sizes
+    cfg = profiles.resolve("cpu")
+    face = DatasetSettings.from_profile(cfg).face_model()
+    render = RadarConfig.from_profile(cfg, max_internal_pitch_mm=4.0, voxel_depth_mm=6.0, surface_spacing_mm=2.5)
+    small = meas.SurrogateSettings.from_profile(cfg, subjects=1, expressions=("neutral", "expr_a"), poses=1,
+                                                antenna_stride=16)
+    captures = meas.make_surrogate(tmp_path / "captures.h5", small, render, face, progress=False, workers=1)
+    env = {**os.environ, "RADARFACE_DATA": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    env.pop("RADARFACE_WEIGHTS", None)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "radarface.reconstruct", str(captures), "--out", str(tmp_path / "out"),
+                           "--quiet"], capture_output=True, text=True, timeout=300, env=env)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr
+    assert seconds < 60, seconds
+    assert not (tmp_path / "data" / "checkpoints").exists()  # nothing was trained
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_captures"] == 2 and summary["weights"]["folder"].endswith("weights/cpu")
+    for sub in sorted(p for p in (tmp_path / "out").iterdir() if p.is_dir()):
+        mesh = trimesh.load(sub / "face_model.ply", process=False)
+        assert mesh.vertices.shape == (face.n_vertices, 3)
+        assert (sub / "sheet.png").exists() and "shape" in json.loads((sub / "params.json").read_text())
