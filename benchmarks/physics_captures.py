@@ -1,0 +1,69 @@
+"""Method (c) on the profile's surrogate captures, from the encoder's estimate: vertex distance and identification.
+
+    python benchmarks/physics_captures.py [--profile cpu] [--blanket] [--n 40] [--set FIELD=JSON ...]
+
+Loads (or makes) the profile's surrogate captures (notebook 07's file), predicts each capture's
+parameters with the profile's encoder for both channels (trained if missing), runs
+:func:`radarface.experiments.physics.fit_images` from there with the profile's
+:class:`~radarface.experiments.settings.PhysicsSettings` (``--set`` overrides a field, e.g.
+``--set material=0.7 steps=80``), and prints per capture the vertex distance (mm, model frame)
+of the encoder and of (c), their means, the seconds per capture and, on all captures, the
+identification rate of the shapes. Single-threaded, as the settings say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+
+from radarface import measurements as meas
+from radarface import profiles, train
+from radarface.dataset import DatasetSettings
+from radarface.experiments import real_data
+from radarface.experiments.fitting import encoder_data, profile_encoder
+from radarface.experiments.physics import FITTED, fit_images
+from radarface.experiments.settings import PhysicsSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=profiles.names())
+    parser.add_argument("--blanket", action="store_true", help="the surrogate set with a blanket in front of the face")
+    parser.add_argument("--n", type=int, default=40, help="captures, evenly spaced over the file")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
+    args = parser.parse_args()
+    cfg = profiles.resolve(args.profile, surrogate_blanket=args.blanket)
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    settings = dataclasses.replace(PhysicsSettings.from_profile(cfg), **overrides)
+    training = DatasetSettings.from_profile(cfg)
+    face = training.face_model()
+    captures = meas.load(meas.ensure_surrogate(meas.SurrogateSettings.from_profile(cfg), training),
+                         training.radar_config())
+    if args.n < len(captures):
+        captures = captures.select(np.linspace(0, len(captures) - 1, args.n).astype(int))
+    data = encoder_data(cfg, "both")
+    encoder, _, _ = profile_encoder(cfg, data, progress=False)
+    images = captures.encoder_input("both")
+    predicted = data["test"].denormalise(train.predict(encoder, images).numpy())
+    start = {k: np.asarray(predicted[k]) for k in FITTED}
+    fits = fit_images(settings, face, images, start, training.radar_config())
+    distances = real_data.capture_vertex_distances(face, captures, {"encoder": start, "(c)": fits.params})
+    print(settings)
+    for i in range(len(captures)):
+        print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: encoder {distances['encoder'][i]:.2f} mm -> "
+              f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), {fits.seconds[i]:.0f} s")
+    lower = int((distances["(c)"] < distances["encoder"]).sum())
+    print({k: round(float(v.mean()), 3) for k, v in distances.items()},
+          f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture")
+    if len(set(captures.subject)) > 1:
+        for name, params in (("encoder", start), ("(c)", fits.params)):
+            r = real_data.identity_analysis(params["shape"], captures.subject)
+            print(f"{name}: identified {r['identification_rate']:.3f} (chance {r['chance_rate']:.3f}), "
+                  f"within {r['within']:+.3f}, between {r['between']:+.3f}")
+
+
+if __name__ == "__main__":
+    main()
