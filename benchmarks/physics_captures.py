@@ -58,7 +58,7 @@ def main() -> None:
     lower = int((distances["(c)"] < distances["encoder"]).sum())
     print({k: round(float(v.mean()), 3) for k, v in distances.items()},
           f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture")
-    if len(set(captures.subject)) > 1:
+    if len(set(captures.subject)) > 1 and np.unique(captures.subject, return_counts=True)[1].min() > 1:
         for name, params in (("encoder", start), ("(c)", fits.params)):
             r = real_data.identity_analysis(params["shape"], captures.subject)
             print(f"{name}: identified {r['identification_rate']:.3f} (chance {r['chance_rate']:.3f}), "
