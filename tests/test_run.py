@@ -152,6 +152,16 @@ def test_estimates_scale_the_published_times_by_the_speed_probe(tmp_path, monkey
     assert 0 < run.speed_probe(repeats=1) < 30
 
 
+def test_publish_refuses_notebooks_of_a_dirty_commit(tmp_path, monkeypatch):
+    _notebook(tmp_path / "01_a.ipynb", "x = 1")
+    monkeypatch.setattr(run, "git_commit", lambda: "abc1234+")
+    monkeypatch.setattr(run, "notebooks", lambda *args, **kwargs: [tmp_path / "01_a.ipynb"])
+    written = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    assert run.executed_commit(written[0]) == "abc1234+"
+    with pytest.raises(ValueError, match=r"one clean commit; this run's notebooks state \['abc1234\+'\]"):
+        run.publish("smoke", written, tmp_path / "out")
+
+
 def test_scrub_paths_keeps_repository_paths_relative():
     from radarface import paths
 

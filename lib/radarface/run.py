@@ -444,8 +444,18 @@ def profile_figures_dir(profile: str) -> Path:
 
 
 # ------------------------------------------------------------------ publish
+def executed_commit(notebook: Path) -> str:
+    """The commit an executed copy states in its provenance cell ("" when it has none)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    found = re.search(r"from commit `([^`]*)`", cells[0].source) if cells else None
+    return found.group(1) if found else ""
+
+
 def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> Path:
-    """Copy a complete run's notebooks to ``notebooks/`` and its results and figures to ``results/<profile>/``."""
+    """Copy a complete run's notebooks to ``notebooks/`` and its results and figures to ``results/<profile>/``.
+
+    The notebooks must state one clean commit; ``timings.json`` names it (copying them dirties
+    the tree, so asking git at this point would add a ``+``) and this machine's :func:`speed_probe`."""
     out_dir = Path(out_dir or paths.runs_dir(profile))
     manifest = read_manifest(out_dir)
     sources = {p.stem for p in notebooks()}
@@ -453,6 +463,10 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
     if {p.stem for p in main} != sources:
         raise ValueError(f"publishing needs every notebook run at profile {profile!r}; "
                          f"this run has {sorted(p.stem for p in main)}")
+    commits = sorted({executed_commit(nb) for nb in main})
+    if len(commits) != 1 or not commits[0] or commits[0].endswith("+"):
+        raise ValueError(f"publishing needs every notebook executed at one clean commit; this run's notebooks state "
+                         f"{commits}: rerun with --force on a clean checkout")
     target = published_dir(profile)
     if target.exists():
         shutil.rmtree(target)
@@ -463,7 +477,7 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
         shutil.copyfile(result, target / result.name)
     for figure in sorted(profile_figures_dir(profile).glob("*.png")):
         shutil.copyfile(figure, target / "figures" / figure.name)
-    timings = {"profile": profile, "commit": git_commit(), "cores": os.cpu_count(),
+    timings = {"profile": profile, "commit": commits[0], "cores": os.cpu_count(),
                "probe_seconds": round(speed_probe(), 4),
                "notebooks": {p.name: manifest[p.name]["seconds"] for p in written},
                "total_seconds": round(sum(manifest[p.name]["seconds"] for p in written), 1)}
