@@ -16,7 +16,8 @@ it, :func:`radarface.paths.weights_dir`), beside ``results/<profile>/``: both ar
 outputs of a profile's run, tracked in git, while the package under ``lib/`` stays code only
 (the library is installed editable from the repository, as :data:`radarface.paths.ROOT` assumes).
 
-Manifest fields: ``format``, ``format_version``, ``profile``, ``commit``, ``created``, ``dataset``
+Manifest fields: ``format``, ``format_version``, ``profile``, ``commit`` (the exporting code's),
+``published_run_commit`` (``results/<profile>/timings.json``'s, or null), ``created``, ``dataset``
 (file name), ``face_model`` (name, source, content hash, coefficient counts, vertex count),
 ``radar`` (:meth:`RadarConfig.to_dict`), ``targets`` (the normaliser: counts, pose limits,
 rendering-parameter names and ranges), ``networks`` (per network: ``file``, ``bytes``,
@@ -211,8 +212,12 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
         _write_atomic(out_dir / f"{key}.pt", payload)
         networks[key] = {"file": f"{key}.pt", "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
                          "dtype": "float16", "checkpoint": source, "architecture": architecture}
+    try:  # the published run whose checkpoints these are, when there is one
+        run_commit = json.loads((paths.ROOT / "results" / cfg["profile"] / "timings.json").read_text())["commit"]
+    except (OSError, ValueError, KeyError):
+        run_commit = None
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "profile": cfg["profile"],
-                "commit": git_commit(), "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "commit": git_commit(), "published_run_commit": run_commit, "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "dataset": data_path.name,
                 "face_model": {"name": face.name, "source": face.source, "hash": face.content_hash(),
                                "n_shape": face.n_shape, "n_expression": face.n_expression,
