@@ -35,6 +35,10 @@ from radarface.losses import image_loss
 from radarface.radar.config import RadarConfig
 from radarface.radar.differentiable import PhysicsRenderer
 
+#: ``depth_pixels`` of :func:`image_objective` and ``keep`` of :func:`fit_physics`.
+DEPTH_PIXELS: tuple[str, ...] = ("all", "target")
+KEEP: tuple[str, ...] = ("last", "best")
+
 #: ``callback(params) -> float``, params a dict of ``shape`` (Ks,), ``expression`` (Ke,), ``pose`` (6,) numpy
 Callback = Callable[[dict[str, np.ndarray]], float]
 
@@ -85,13 +89,12 @@ def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormalis
         rendered = renderer(vertices)
         loss = image_loss(rendered[None], target[None], depth_channels=(1,),
                           background_weight=background_weight, depth_weight=depth_weight)
-    elif depth_pixels == "target":
+    elif depth_pixels == "target":  # the target's background pixels weigh 0 in the depth channel
         rendered = renderer(vertices, mask_depth=False)
-        foreground = (target[1] > 0).to(rendered.dtype)
-        depth = (foreground * (rendered[1] - target[1]).square()).sum() / foreground.sum().clamp_min(1.0)
-        loss = ((rendered[0] - target[0]).square().mean() + depth_weight * depth) / (1.0 + depth_weight)
+        loss = image_loss(rendered[None], target[None], depth_channels=(1,), background_weight=0.0,
+                          depth_weight=depth_weight)
     else:
-        raise ValueError(f"depth_pixels must be 'all' or 'target', got {depth_pixels!r}")
+        raise ValueError(f"depth_pixels must be one of {list(DEPTH_PIXELS)}, got {depth_pixels!r}")
     return loss, vector.square().mean()
 
 
@@ -118,7 +121,7 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
     ``keep``: return the parameters of the ``"last"`` step or of the step with the lowest objective
     (``"best"``: no labels involved; guards against a step that overshoots). Returns them and the trace."""
-    if keep not in ("last", "best"):
+    if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
     renderer = start_renderer(model, init, config) if renderer is None else renderer

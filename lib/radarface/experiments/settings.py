@@ -32,6 +32,7 @@ from typing import Any
 from radarface.augment import Augment
 from radarface.models.encoder import BACKBONES, DEPTH_RELIEF_SCALE, SHARED_BACKBONES
 from radarface.models.decoder import DECODER_BACKBONES
+from radarface.physics_fit import DEPTH_PIXELS, KEEP
 from radarface.refine import LR_SCHEDULES, PRIOR_CENTERS
 from radarface.train import OPTIMIZERS, schedule_from
 from radarface.train import run_name as hashed_name
@@ -337,11 +338,6 @@ class GapSettings:
         """Checkpoint name ``encoder_<inputs>_augmented_<hash8>`` (or ``_control_``) over the settings and the base run."""
         settings = self if augmented else replace(self, augment=None)
         return run_name(f"encoder_{inputs}_{'augmented' if augmented else 'control'}", settings, base=base_checkpoint)
-
-
-#: ``PhysicsSettings.depth_pixels`` and ``keep`` values (see :func:`radarface.physics_fit.fit_physics`).
-DEPTH_PIXELS: tuple[str, ...] = ("all", "target")
-KEEP: tuple[str, ...] = ("last", "best")
 
 
 @dataclass(frozen=True)
