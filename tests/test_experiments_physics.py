@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from radarface.experiments import physics
 from radarface.experiments.physics import fit_images, fit_one, fitting_config
 from radarface.experiments.settings import PhysicsSettings
 from radarface.facemodel import load_model
@@ -65,3 +66,21 @@ def test_physics_settings_refuse_bad_values():
         PhysicsSettings(material=1.5)
     with pytest.raises(ValueError, match="physics_lr must be > 0"):
         PhysicsSettings(lr=0.0)
+    with pytest.raises(ValueError, match="physics_speckle must be one of"):
+        PhysicsSettings(speckle="mean")
+
+
+def test_the_speckle_setting_reaches_the_fitting_renderer(model, monkeypatch):
+    seen = []
+    original = physics.start_renderer
+
+    def spy(*args, **kwargs):
+        renderer = original(*args, **kwargs)
+        seen.append(renderer.speckle)
+        return renderer
+
+    monkeypatch.setattr(physics, "start_renderer", spy)
+    settings = PhysicsSettings(steps=0, spacing_mm=3.0, speckle="expected")
+    _, images, starts = _faces(model, 1)
+    fit_images(settings, model, images, starts, SMALL, show=False)
+    assert seen == ["expected"]

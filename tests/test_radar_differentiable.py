@@ -8,7 +8,8 @@ from radarface.facemodel import load_model
 from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.radar import ImageGrid, RadarConfig, render
 from radarface.radar.analysis import plate_mesh
-from radarface.radar.differentiable import (PhysicsRenderer, plan_render, radar_images, render_volume, sample_mesh,
+from radarface.radar.differentiable import (PhysicsRenderer, expected_power, incoherent_volume, plan_render,
+                                            psf_power_spectrum, radar_images, render_volume, sample_mesh,
                                             scatterers, scene_volume)
 from radarface.radar.image import form_image
 
@@ -114,3 +115,46 @@ def test_a_point_reflector_peaks_at_its_true_position():
     iy, ix, iz = np.unravel_index(int(volume.argmax()), volume.shape)
     y, x, z = plan.grid.voxel_axes(plan.roi)
     assert abs(x[ix] - 4.0) <= 1.0 and abs(y[iy] + 8.0) <= 1.0 and abs(z[iz] - 95.0) <= 1.5
+
+
+def test_the_incoherent_volume_of_one_point_is_its_coherent_power():
+    cfg = RadarConfig(image_size=16, pixel_mm=4.0, n_freq=16, nufft_eps=1e-9)
+    point = torch.tensor([[4.0, -8.0, 95.0]], dtype=torch.float64)
+    normal = torch.tensor([[0.0, 0.0, -1.0]], dtype=torch.float64)
+    plan = plan_render(point.numpy(), cfg, dtype=torch.float64, margin_mm=8.0)
+    coherent = scene_volume(point, normal, torch.full((1,), 3.0, dtype=torch.complex128), plan).abs() ** 2
+    incoherent = incoherent_volume(point, normal, torch.full((1,), 9.0, dtype=torch.float64), plan,
+                                   psf_power_spectrum(plan.mask))
+    torch.testing.assert_close(incoherent, coherent, rtol=0, atol=1e-6 * float(coherent.max()))
+
+
+def test_expected_power_is_the_mean_power_over_diffuse_draws(posed_face):
+    v, t = posed_face
+    cfg = SMALL.replace(material=0.5, surface_spacing_mm=3.0)
+    renderer = PhysicsRenderer(v, t, cfg, margin_mm=0.0, dtype=torch.float64, speckle="expected")
+    vt = torch.as_tensor(v)
+    expected = renderer.power(vt)
+    draws = 48
+    mean = sum(render_volume(vt, renderer.triangles, sample_mesh(v, t, cfg, generator=torch.Generator().manual_seed(s)),
+                             renderer.plan).abs() ** 2 for s in range(draws)) / draws
+    strong = expected > 0.01 * expected.max()
+    assert abs(float(mean.sum() / expected.sum()) - 1.0) < 0.05
+    assert np.corrcoef(mean[strong].numpy(), expected[strong].numpy())[0, 1] > 0.97
+    # one draw is speckled: it agrees with the mean power far less well
+    one = render_volume(vt, renderer.triangles, renderer.samples, renderer.plan).abs() ** 2
+    assert np.corrcoef(one[strong].numpy(), expected[strong].numpy())[0, 1] < 0.9
+
+
+def test_gradcheck_of_the_expected_power_with_respect_to_vertex_positions():
+    v, t, samples, plan = _plate_problem()
+    spectrum = psf_power_spectrum(plan.mask)
+    vertices = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+    assert float(expected_power(vertices.detach(), t, samples, plan, spectrum).min()) > 0
+    assert torch.autograd.gradcheck(lambda x: expected_power(x, t, samples, plan, spectrum), (vertices,),
+                                    eps=1e-5, atol=1e-6, rtol=1e-4)
+
+
+def test_an_unknown_speckle_mode_is_named(posed_face):
+    v, t = posed_face
+    with pytest.raises(ValueError, match=r"speckle must be one of \['draw', 'expected'\], got 'mean'"):
+        PhysicsRenderer(v, t, SMALL, speckle="mean")

@@ -99,6 +99,7 @@ _COMMON: dict[str, Any] = {
     "physics_keep": "best",  # the step with the lowest objective; "last"
     "physics_spacing_mm": 2.0,  # scatterer lattice of the fitting renderer
     "physics_material": None,  # its diffuse share; None: the radar's
+    "physics_speckle": "draw",  # that share as one fixed draw of phases, or "expected": its mean power
     "physics_test_images": 200,
 }
 

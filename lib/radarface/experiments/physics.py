@@ -47,7 +47,7 @@ def fit_one(settings: PhysicsSettings, face: MorphableModel, images: torch.Tenso
     params = dict(render_params or {})
     if settings.material is not None:
         params["material"] = settings.material
-    renderer = start_renderer(face, start, config, render_params=params or None)
+    renderer = start_renderer(face, start, config, render_params=params or None, speckle=settings.speckle)
     return fit_physics(face, images.float(), start, config, steps=settings.steps, lr=settings.lr,
                        prior_weight=settings.prior_weight, depth_weight=settings.depth_weight,
                        depth_pixels=settings.depth_pixels, keep=settings.keep, renderer=renderer, callback=callback)

@@ -33,6 +33,7 @@ from radarface.augment import Augment
 from radarface.models.encoder import BACKBONES, DEPTH_RELIEF_SCALE, SHARED_BACKBONES
 from radarface.models.decoder import DECODER_BACKBONES
 from radarface.physics_fit import DEPTH_PIXELS, KEEP
+from radarface.radar.differentiable import SPECKLE
 from radarface.refine import LR_SCHEDULES, PRIOR_CENTERS
 from radarface.train import OPTIMIZERS, schedule_from
 from radarface.train import run_name as hashed_name
@@ -349,6 +350,7 @@ class PhysicsSettings:
     ``depth_pixels``: ``"target"`` compares depth on the target's foreground only, ``"all"`` as (a);
     ``keep``: the ``"best"`` step by objective or the ``"last"``; ``spacing_mm``: the scatterer
     lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's);
+    ``speckle``: that share as one fixed ``"draw"`` of phases or its ``"expected"`` power;
     ``test_images``: how many images of the synthetic test split (c) is evaluated on.
     """
 
@@ -360,6 +362,7 @@ class PhysicsSettings:
     keep: str = "best"
     spacing_mm: float = 2.0
     material: float | None = None
+    speckle: str = "draw"
     test_images: int = 200
     threads: int | None = field(default=1, metadata=SPEED_ONLY)
 
@@ -368,6 +371,7 @@ class PhysicsSettings:
         _check_count("physics_test_images", self.test_images, 0)
         _check_choice("physics_depth_pixels", self.depth_pixels, DEPTH_PIXELS)
         _check_choice("physics_keep", self.keep, KEEP)
+        _check_choice("physics_speckle", self.speckle, SPECKLE)
         for name in ("lr", "spacing_mm"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"physics_{name} must be > 0, got {getattr(self, name)!r}")
@@ -385,4 +389,4 @@ class PhysicsSettings:
                    prior_weight=float(cfg["physics_prior_weight"]), depth_weight=float(cfg["physics_depth_weight"]),
                    depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
                    spacing_mm=float(cfg["physics_spacing_mm"]), material=None if material is None else float(material),
-                   test_images=int(cfg["physics_test_images"]), threads=int(cfg["train_threads"]) or 1)
+                   speckle=cfg["physics_speckle"], test_images=int(cfg["physics_test_images"]), threads=int(cfg["train_threads"]) or 1)

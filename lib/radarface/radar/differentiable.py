@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.signal import fftconvolve
 from torch import nn
 
 from radarface.radar.array import array_center
@@ -50,6 +51,10 @@ from radarface.radar.pipeline import antennas
 from radarface.radar.scatter import (_BACKFACE_COS, _DIFFUSE_REFERENCE_MM, _boundary_distance, _lattice,
                                      _outward_sign, check_mesh, facet_normals, visible)
 from radarface.radar.torch_nufft import nufft_type1, nufft_type2
+
+#: How the diffuse share enters a :class:`PhysicsRenderer`'s images: one fixed random ``"draw"`` of
+#: its phases (speckle), or the ``"expected"`` power over all draws (no speckle).
+SPECKLE: tuple[str, ...] = ("draw", "expected")
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,10 +111,12 @@ def sample_mesh(vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig
     return SurfaceSamples(index, bary, share, taper, draws[:, 0] + 1j * draws[:, 1], float(sign))
 
 
-def scatterers(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *, material: float,
-               roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(positions (P, 3) mm, unit outward normals (P, 3), complex amplitudes (P,): area × taper ×
-    ((1 − m) + m·g·ξ)) of posed vertices (N, 3) mm; differentiable in the vertices."""
+def scatter_parts(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *, material: float,
+                  roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positions (P, 3) mm, unit outward normals (P, 3), specular amplitudes (P,) area × taper × (1 − m),
+    diffuse amplitude scales (P,) area × taper × m·g) of posed vertices (N, 3) mm; differentiable.
+
+    A scatterer returns specular + diffuse·ξ with ξ its unit complex Gaussian draw."""
     corners = vertices[triangles]  # (M, 3, 3)
     facet = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]) * samples.sign
     area2 = facet.norm(dim=1)
@@ -118,9 +125,18 @@ def scatterers(vertices: torch.Tensor, triangles: torch.Tensor, samples: Surface
     positions = torch.einsum("pc,pcx->px", bary, corners[tri])
     normals = (facet / area2.clamp_min(1e-30)[:, None])[tri]
     area = 0.5 * area2[tri] * torch.as_tensor(samples.area_share * samples.taper, dtype=vertices.dtype)
+    return positions, normals, area * (1.0 - material), area * (material * _DIFFUSE_REFERENCE_MM / roughness_mm)
+
+
+def scatterers(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *, material: float,
+               roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positions (P, 3) mm, unit outward normals (P, 3), complex amplitudes (P,): area × taper ×
+    ((1 − m) + m·g·ξ)) of posed vertices (N, 3) mm; differentiable in the vertices."""
+    positions, normals, specular, diffuse = scatter_parts(vertices, triangles, samples, material=material,
+                                                          roughness_mm=roughness_mm)
     cplx = torch.complex64 if vertices.dtype == torch.float32 else torch.complex128
-    surface = (1.0 - material) + material * (_DIFFUSE_REFERENCE_MM / roughness_mm) * samples.diffuse
-    return positions, normals, area.to(cplx) * torch.as_tensor(surface, dtype=cplx)
+    amplitudes = specular.to(cplx) + diffuse.to(cplx) * torch.as_tensor(samples.diffuse, dtype=cplx)
+    return positions, normals, amplitudes
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,23 +225,30 @@ def visible_mask(positions: torch.Tensor, normals: torch.Tensor, samples: Surfac
     return torch.from_numpy(out)
 
 
+def _array_terms(positions: torch.Tensor, normals: torch.Tensor | None, plan: RenderPlan
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(array-centred coordinates of the scatterers minus the plan's centre (P, 3) mm, their real
+    amplitude gain (P,): obliquity ``max(0, n·u)`` (None: 1) × spreading loss)."""
+    config = plan.config
+    center = torch.as_tensor(array_center(config), dtype=positions.dtype)
+    to_array = center - positions
+    rho = to_array.norm(dim=1)
+    gain = torch.ones_like(rho)
+    if normals is not None:
+        gain = gain * torch.relu((normals * to_array).sum(1) / rho)
+    if config.spreading_loss:
+        gain = gain * (config.range_mm / rho) ** 2
+    w = torch.stack([-to_array[:, 0] * config.range_mm / rho, -to_array[:, 1] * config.range_mm / rho, rho], 1)
+    return w - plan.ref, gain
+
+
 def scene_volume(positions: torch.Tensor, normals: torch.Tensor | None, amplitudes: torch.Tensor, plan: RenderPlan,
                  *, phase: bool = False) -> torch.Tensor:
     """Complex volume (ny, nx, nz) on the plan's region of scatterers at positions (P, 3) mm with unit
     ``normals`` (P, 3) (None: isotropic) and complex ``amplitudes`` (P,); differentiable in all three.
     ``phase=False`` leaves out the carrier phase (magnitudes unchanged)."""
-    config = plan.config
-    center = torch.as_tensor(array_center(config), dtype=positions.dtype)
-    to_array = center - positions
-    rho = to_array.norm(dim=1)
-    weight = amplitudes
-    if normals is not None:
-        weight = weight * torch.relu((normals * to_array).sum(1) / rho)
-    if config.spreading_loss:
-        weight = weight * (config.range_mm / rho) ** 2
-    w = torch.stack([-to_array[:, 0] * config.range_mm / rho, -to_array[:, 1] * config.range_mm / rho, rho], 1)
-    w = w - plan.ref
-    weight = weight * torch.polar(torch.ones_like(rho), w @ plan.kc)
+    w, gain = _array_terms(positions, normals, plan)
+    weight = amplitudes * gain * torch.polar(torch.ones_like(gain), w @ plan.kc)
     spectrum = nufft_type1(w * plan.dk, weight, tuple(plan.mask.shape), isign=1, eps=plan.eps) * plan.mask
     image = nufft_type2(plan.voxel_points, spectrum, isign=-1, eps=plan.eps)
     if phase:
@@ -233,19 +256,63 @@ def scene_volume(positions: torch.Tensor, normals: torch.Tensor | None, amplitud
     return image.reshape(plan.roi_shape)
 
 
-def render_volume(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan, *,
-                  phase: bool = False) -> torch.Tensor:
-    """Complex volume (Ny, Nx, Nz) on the plan's whole grid (zero outside its region) of posed vertices
-    (N, 3) mm; differentiable in the vertices (the shadowing selection is not)."""
+def psf_power_spectrum(mask: torch.Tensor) -> torch.Tensor:
+    """Spectrum (2N1−1, 2N2−1, 2N3−1) of the point spread function's power |PSF|²: the autocorrelation
+    of the real support ``mask`` (N1, N2, N3); index j is the lag j − (N − 1), finufft's order."""
+    m = mask.detach().double().numpy()
+    return torch.as_tensor(fftconvolve(m, m[::-1, ::-1, ::-1], mode="full").clip(min=0.0), dtype=mask.dtype)
+
+
+def incoherent_volume(positions: torch.Tensor, normals: torch.Tensor | None, power: torch.Tensor, plan: RenderPlan,
+                      spectrum: torch.Tensor) -> torch.Tensor:
+    """Real volume (ny, nx, nz) on the plan's region: Σ_p power_p·gain_p²·|PSF(x − x_p)|², the mean power
+    of scatterers at positions (P, 3) mm with independent uniformly random phases and mean powers
+    ``power`` (P,); ``spectrum`` from :func:`psf_power_spectrum` of the plan's mask. Differentiable."""
+    w, gain = _array_terms(positions, normals, plan)
+    cplx = torch.complex64 if positions.dtype == torch.float32 else torch.complex128
+    strengths = (power * gain**2).to(cplx)
+    grid = nufft_type1(w * plan.dk, strengths, tuple(spectrum.shape), isign=1, eps=plan.eps) * spectrum
+    image = nufft_type2(plan.voxel_points, grid, isign=-1, eps=plan.eps)
+    return image.real.clamp_min(0.0).reshape(plan.roi_shape)
+
+
+def _check_vertices(vertices: torch.Tensor, plan: RenderPlan) -> None:
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise ValueError(f"vertices must be (N, 3) mm (one posed face), got shape {tuple(vertices.shape)}")
     if vertices.dtype != plan.voxel_points.dtype:
         raise ValueError(f"vertices are {vertices.dtype} but the plan is {plan.voxel_points.dtype}")
+
+
+def render_volume(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan, *,
+                  phase: bool = False) -> torch.Tensor:
+    """Complex volume (Ny, Nx, Nz) on the plan's whole grid (zero outside its region) of posed vertices
+    (N, 3) mm; differentiable in the vertices (the shadowing selection is not)."""
+    _check_vertices(vertices, plan)
     material = float(plan.render_params["material"])
     pos, nrm, amp = scatterers(vertices, triangles, samples, material=material,
                                roughness_mm=plan.config.roughness_mm)
     keep = visible_mask(pos, nrm, samples, plan.config)
     sub = scene_volume(pos[keep], nrm[keep], amp[keep], plan, phase=phase)
+    full = torch.zeros(plan.grid.shape, dtype=sub.dtype)
+    full[plan.roi] = sub
+    return full
+
+
+def expected_power(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan,
+                   spectrum: torch.Tensor) -> torch.Tensor:
+    """Mean power (Ny, Nx, Nz) over the diffuse share's random phases, on the plan's whole grid (zero
+    outside its region), of posed vertices (N, 3) mm: |specular volume|² + the diffuse scatterers'
+    :func:`incoherent_volume` (``spectrum`` from :func:`psf_power_spectrum`). Differentiable in the vertices."""
+    _check_vertices(vertices, plan)
+    material = float(plan.render_params["material"])
+    pos, nrm, specular, diffuse = scatter_parts(vertices, triangles, samples, material=material,
+                                                roughness_mm=plan.config.roughness_mm)
+    keep = visible_mask(pos, nrm, samples, plan.config)
+    cplx = torch.complex64 if vertices.dtype == torch.float32 else torch.complex128
+    coherent = scene_volume(pos[keep], nrm[keep], specular[keep].to(cplx), plan)
+    sub = coherent.real**2 + coherent.imag**2
+    if material > 0:
+        sub = sub + incoherent_volume(pos[keep], nrm[keep], diffuse[keep] ** 2, plan, spectrum)
     full = torch.zeros(plan.grid.shape, dtype=sub.dtype)
     full[plan.roi] = sub
     return full
@@ -262,7 +329,18 @@ def radar_images(volume: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: flo
     if not dynamic_range_db > 0 or not softness_db >= 0 or not temperature_db >= 0:
         raise ValueError(f"need dynamic_range_db > 0 and softness_db, temperature_db >= 0, got "
                          f"{dynamic_range_db}, {softness_db}, {temperature_db}")
-    power = volume.real ** 2 + volume.imag ** 2
+    return power_images(volume.real**2 + volume.imag**2, grid, dynamic_range_db=dynamic_range_db,
+                        softness_db=softness_db, temperature_db=temperature_db, mask_depth=mask_depth)
+
+
+def power_images(power: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: float, softness_db: float = 1.0,
+                 temperature_db: float = 1.0, mask_depth: bool = True) -> torch.Tensor:
+    """:func:`radar_images` of a real power volume (Ny, Nx, Nz) (|volume|², or a mean power)."""
+    if power.shape != grid.shape:
+        raise ValueError(f"power volume shape {tuple(power.shape)} does not match the grid {grid.shape}")
+    if not dynamic_range_db > 0 or not softness_db >= 0 or not temperature_db >= 0:
+        raise ValueError(f"need dynamic_range_db > 0 and softness_db, temperature_db >= 0, got "
+                         f"{dynamic_range_db}, {softness_db}, {temperature_db}")
     top = power.amax()
     if not float(top.detach()) > 0:
         raise ValueError("the scene returns no signal (all surface faces away from the array or is shadowed)")
@@ -292,14 +370,19 @@ class PhysicsRenderer(nn.Module):
     renderer, sampling and plan fixed from ``start_vertices`` (posed, mm); see the module docstring.
 
     ``margin_mm``: extra region around the starting face for it to move in; ``generator``: the
-    diffuse draws (and ``jitter``); ``render_params``: None = the config's (evaluation) values.
+    diffuse draws (and ``jitter``); ``render_params``: None = the config's (evaluation) values;
+    ``speckle``: the diffuse share as one fixed ``"draw"`` of random phases, or its ``"expected"``
+    power (:func:`expected_power`: no speckle, so no draw to mismatch on images made by another renderer).
     """
 
     def __init__(self, start_vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig, *,
                  render_params: dict[str, Any] | None = None, grid: ImageGrid | None = None,
                  margin_mm: float = 16.0, generator: torch.Generator | None = None, jitter: bool = False,
-                 dtype: torch.dtype = torch.float32, softness_db: float = 1.0, temperature_db: float = 1.0) -> None:
+                 dtype: torch.dtype = torch.float32, softness_db: float = 1.0, temperature_db: float = 1.0,
+                 speckle: str = "draw") -> None:
         super().__init__()
+        if speckle not in SPECKLE:
+            raise ValueError(f"speckle must be one of {list(SPECKLE)}, got {speckle!r}")
         v, t = check_mesh(start_vertices, triangles)
         self.samples = sample_mesh(v, t, config, generator=generator, jitter=jitter)
         self.triangles = torch.as_tensor(t)
@@ -309,6 +392,8 @@ class PhysicsRenderer(nn.Module):
         self.plan = plan_render(pos.numpy()[keep], config, render_params=render_params, grid=grid,
                                 margin_mm=margin_mm, dtype=dtype)
         self.softness_db, self.temperature_db = float(softness_db), float(temperature_db)
+        self.speckle = speckle
+        self.psf_power = psf_power_spectrum(self.plan.mask) if speckle == "expected" else None
 
     def volume(self, vertices: torch.Tensor, *, phase: bool = False) -> torch.Tensor:
         """Complex volume (Ny, Nx, Nz) of posed vertices (N, 3) mm."""
@@ -316,6 +401,14 @@ class PhysicsRenderer(nn.Module):
 
     def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True) -> torch.Tensor:
         """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`)."""
-        return radar_images(self.volume(vertices), self.plan.grid,
+        return power_images(self.power(vertices), self.plan.grid,
                             dynamic_range_db=self.plan.render_params["dynamic_range_db"],
                             softness_db=self.softness_db, temperature_db=self.temperature_db, mask_depth=mask_depth)
+
+    def power(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: |volume|² of the fixed draw, or the
+        expected power (``speckle``)."""
+        if self.psf_power is None:
+            volume = self.volume(vertices)
+            return volume.real**2 + volume.imag**2
+        return expected_power(vertices, self.triangles, self.samples, self.plan, self.psf_power)
