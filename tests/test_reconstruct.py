@@ -112,6 +112,22 @@ def test_export_refuses_a_profile_not_trained_here_and_weights_over_the_limits(s
     assert not (tmp_path / "w" / weights.MANIFEST_NAME).exists()
 
 
+def test_run_weights_are_the_shipped_ones_when_they_hold_this_run_and_an_export_otherwise(setup, tmp_path,
+                                                                                            monkeypatch):
+    monkeypatch.setenv("RADARFACE_DATA", setup["env"]["RADARFACE_DATA"])
+    monkeypatch.setenv("RADARFACE_WEIGHTS", setup["env"]["RADARFACE_WEIGHTS"])
+    assert weights.run_weights(setup["cfg"]) == setup["weights"]  # the fixture shipped this run's networks
+    monkeypatch.setenv("RADARFACE_WEIGHTS", str(tmp_path / "no-weights"))
+    exported = weights.run_weights(setup["cfg"])
+    assert exported.parent == paths.data_dir() / "weights" and exported.name.startswith("autoencoder_both_")
+    same = json.loads((setup["weights"] / weights.MANIFEST_NAME).read_text())["networks"]
+    again = json.loads((exported / weights.MANIFEST_NAME).read_text())["networks"]
+    assert {k: v["sha256"] for k, v in again.items()} == {k: v["sha256"] for k, v in same.items()}
+    stamp = (exported / weights.MANIFEST_NAME).stat().st_mtime_ns
+    assert weights.run_weights(setup["cfg"]) == exported  # reused, not written again
+    assert (exported / weights.MANIFEST_NAME).stat().st_mtime_ns == stamp
+
+
 # ----------------------------------------------------------------------------- the command line
 def test_command_line_writes_meshes_parameters_and_sheets_per_capture(setup, tmp_path):
     out = tmp_path / "out"

@@ -229,6 +229,35 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     return out_dir / MANIFEST_NAME
 
 
+def run_weights(cfg: dict[str, Any], inputs: str = DECODER_INPUTS) -> Path:
+    """Weights folder holding the networks of the resolved profile ``cfg``'s run for ``inputs``.
+
+    The shipped ``weights/<profile>`` when its manifest names exactly this run's checkpoints
+    (their names hash every setting); otherwise this run's finished checkpoints exported to
+    ``data/weights/<autoencoder checkpoint>`` (reused when already there). Nothing is trained.
+    """
+    data_settings = dataset.DatasetSettings.from_profile(cfg)
+    data_path = dataset.default_path(data_settings, data_settings.face_model())
+    names = profile_run_names(cfg, inputs, data_path)
+    wanted = {"decoder": f"{names['decoder'][0]}.pt",
+              network_key("autoencoder", inputs): f"{names['autoencoder'][0]}.pt"}
+
+    def holds_run(folder: Path) -> bool:
+        try:
+            networks = read_manifest(folder)["networks"]
+        except WeightsError:
+            return False
+        return all(networks.get(key, {}).get("checkpoint") == name for key, name in wanted.items())
+
+    shipped = paths.weights_dir(cfg["profile"])
+    if holds_run(shipped):
+        return shipped
+    exported = paths.data_dir() / "weights" / names["autoencoder"][0]
+    if not holds_run(exported):
+        export_weights(cfg, exported, inputs=(inputs,))
+    return exported
+
+
 # ------------------------------------------------------------------ load
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """The manifest of a weights folder, its format checked; :class:`WeightsError` when absent or not one."""

@@ -1,4 +1,4 @@
-"""Figures of the real-data notebook: per-capture errors, shape similarity by subject, domain-gap histograms."""
+"""Figures of the real-data notebook: per-capture errors, shape similarity by subject, domain-gap histograms, meshes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+
+from radarface.plots.face import plot_face
 
 
 def plot_capture_errors(distances: dict[str, np.ndarray], *, ax: Axes | None = None) -> Axes:
@@ -66,3 +68,23 @@ def plot_gap_histograms(synthetic: np.ndarray, measured: np.ndarray, names: Sequ
         ax.set_xlabel("value")
     axes[0].legend(fontsize=7)
     return np.asarray(axes)
+
+
+def plot_meshes(columns: dict[str, Sequence[np.ndarray]], triangles: np.ndarray, *, titles: Sequence[str] = (),
+                view: str = "front") -> np.ndarray:
+    """Grid of faces: one row per capture, one column per named list of vertex arrays (V, 3) mm; axes (rows, cols)."""
+    names = list(columns)
+    lengths = {name: len(columns[name]) for name in names}
+    if not names or len(set(lengths.values())) != 1 or 0 in lengths.values():
+        raise ValueError(f"columns must hold the same number (>= 1) of vertex arrays, got {lengths}")
+    n = lengths[names[0]]
+    fig, axes = plt.subplots(n, len(names), figsize=(2.0 * len(names), 2.2 * n), squeeze=False, layout="constrained")
+    for row in range(n):
+        for col, name in enumerate(names):
+            label = name if row == 0 else None
+            plot_face(columns[name][row], triangles, view=view, ax=axes[row, col], title=label)
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+        if row < len(titles):
+            axes[row, 0].set_ylabel(titles[row], fontsize=8)
+    return axes
