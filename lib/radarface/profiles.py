@@ -138,7 +138,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encoder_backbone": "plain-average",
         "encoder_epochs": 12,
         "encoder_batch": 32,
-        "encoder_lr": ("one-cycle", 3e-3),
+        "encoder_lr": ("one-cycle", 0.024),
         "encoder_optimizer": "adamw",
         "encoder_weight_decay": 0.01,
         "encoder_loss": "parameters",
