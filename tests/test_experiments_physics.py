@@ -1,9 +1,12 @@
 """Method (c) over many images (radarface.experiments.physics)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from radarface import metrics
 from radarface.experiments import physics
 from radarface.experiments.physics import fit_images, fit_one, fitting_config
 from radarface.experiments.settings import PhysicsSettings
@@ -62,8 +65,10 @@ def test_fit_images_names_what_is_wrong_with_its_input(model):
 def test_physics_settings_refuse_bad_values():
     with pytest.raises(ValueError, match="physics_depth_pixels must be one of"):
         PhysicsSettings(depth_pixels="some")
-    with pytest.raises(ValueError, match="physics_material must be None or in"):
+    with pytest.raises(ValueError, match=r"physics_material must be None, 'fit' or in \[0, 1\], got 1.5"):
         PhysicsSettings(material=1.5)
+    with pytest.raises(ValueError, match="physics_material = 'fit' needs physics_speckle = 'expected'"):
+        PhysicsSettings(material="fit")
     with pytest.raises(ValueError, match="physics_lr must be > 0"):
         PhysicsSettings(lr=0.0)
     with pytest.raises(ValueError, match="physics_speckle must be one of"):
@@ -84,3 +89,37 @@ def test_the_speckle_setting_reaches_the_fitting_renderer(model, monkeypatch):
     _, images, starts = _faces(model, 1)
     fit_images(settings, model, images, starts, SMALL, show=False)
     assert seen == ["expected"]
+
+
+
+def _distance_mm(model, truth, pred):
+    one = lambda d: {k: np.asarray(d[k], dtype=np.float64)[None] for k in ("shape", "expression", "pose")}  # noqa: E731
+    return float(metrics.vertex_errors(model, one(truth), one(pred))[0, model.face_mask].mean())
+
+
+def test_fit_path_keeps_every_step_and_its_distance_to_the_truth(model):
+    truths, images, starts = _faces(model, 1)
+    settings = PhysicsSettings(steps=3, lr=0.05, spacing_mm=3.0, keep="last")
+    start = {k: v[0] for k, v in starts.items()}
+    path = physics.fit_path(settings, model, images[0], start, SMALL, truth=truths[0])
+    assert len(path.params) == 4 and len(path.distances) == 4
+    np.testing.assert_allclose(path.params[0]["shape"], start["shape"])
+    np.testing.assert_allclose(path.params[-1]["shape"], path.result.params["shape"], atol=1e-6)
+    assert path.distances[0] == pytest.approx(_distance_mm(model, truths[0], start), rel=1e-6)
+    assert path.distances[-1] == pytest.approx(_distance_mm(model, truths[0], path.params[-1]), rel=1e-6)
+    shown = path.images([0, 3])
+    assert shown.shape == (2, 2) + tuple(images.shape[-2:]) and np.isfinite(shown).all()
+    assert not np.allclose(shown[0], shown[1])
+
+
+def test_a_fitted_material_moves_from_one_half_and_is_returned(model):
+    truths, _, starts = _faces(model, 1)
+    settings = PhysicsSettings(steps=3, lr=0.3, spacing_mm=3.0, speckle="expected", material="fit", keep="last")
+    start = {k: v[0] for k, v in starts.items()}
+    renderer = physics.fitting_renderer(dataclasses.replace(settings, material=0.9), model, start, SMALL)
+    norm = parameter_normaliser(model)
+    with torch.no_grad():  # images of a rough surface (diffuse share 0.9), mean power
+        image = renderer(posed_vertices(model, norm, torch.tensor(norm.normalise(truths[0]), dtype=torch.float32)))
+    fit = fit_one(settings, model, image, start, SMALL)
+    assert fit.trace["material"][0] == pytest.approx(0.5) and fit.material == pytest.approx(fit.trace["material"][-1])
+    assert fit.material > 0.55  # towards the images' 0.9

@@ -124,7 +124,7 @@ def test_the_incoherent_volume_of_one_point_is_its_coherent_power():
     plan = plan_render(point.numpy(), cfg, dtype=torch.float64, margin_mm=8.0)
     coherent = scene_volume(point, normal, torch.full((1,), 3.0, dtype=torch.complex128), plan).abs() ** 2
     incoherent = incoherent_volume(point, normal, torch.full((1,), 9.0, dtype=torch.float64), plan,
-                                   psf_power_spectrum(plan.mask))
+                                   psf_power_spectrum(plan.mask, tol=0.0))
     torch.testing.assert_close(incoherent, coherent, rtol=0, atol=1e-6 * float(coherent.max()))
 
 
@@ -158,3 +158,25 @@ def test_an_unknown_speckle_mode_is_named(posed_face):
     v, t = posed_face
     with pytest.raises(ValueError, match=r"speckle must be one of \['draw', 'expected'\], got 'mean'"):
         PhysicsRenderer(v, t, SMALL, speckle="mean")
+
+
+def test_the_cropped_psf_power_spectrum_changes_the_images_by_little(posed_face):
+    v, t = posed_face
+    renderer = PhysicsRenderer(v, t, SMALL.replace(material=0.5), dtype=torch.float64, speckle="expected")
+    full = psf_power_spectrum(renderer.plan.mask, tol=0.0)
+    assert all(c < f for c, f in zip(renderer.psf_power.shape, full.shape))  # the default crop is smaller
+    cropped = renderer(torch.as_tensor(v))
+    renderer.psf_power = full
+    np.testing.assert_allclose(cropped.numpy(), renderer(torch.as_tensor(v)).numpy(), atol=5e-3)
+
+
+def test_a_fitted_material_needs_the_expected_power_and_has_a_gradient(posed_face):
+    v, t = posed_face
+    vt = torch.as_tensor(v)
+    with pytest.raises(ValueError, match="fitted material needs speckle='expected'"):
+        PhysicsRenderer(v, t, SMALL, dtype=torch.float64).power(vt, material=torch.tensor(0.5))
+    renderer = PhysicsRenderer(v, t, SMALL, dtype=torch.float64, speckle="expected")
+    m = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: renderer.power(vt, material=x).sum(), (m,), eps=1e-6, rtol=1e-4)
+    fixed = PhysicsRenderer(v, t, SMALL, dtype=torch.float64, speckle="expected", render_params={"material": 0.3})
+    torch.testing.assert_close(renderer.power(vt, material=m.detach()), fixed.power(vt))

@@ -47,12 +47,14 @@ Callback = Callable[[dict[str, np.ndarray]], float]
 class PhysicsFitResult:
     """Fitted parameters (dict of ``shape`` (Ks,), ``expression`` (Ke,), ``pose`` (6,) rad/mm), their
     normalised ``vector`` (D,), the per-step ``trace`` (``step``, ``image_loss``, ``prior``,
-    ``objective`` and, with a callback, ``callback``) and the wall-clock ``seconds``."""
+    ``objective``, with a callback ``callback``, with a fitted material ``material``), the wall-clock
+    ``seconds`` and the fitted diffuse share ``material`` (None when it was fixed)."""
 
     params: dict[str, np.ndarray]
     vector: np.ndarray
     trace: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    material: float | None = None  # the fitted diffuse share, when it was fitted
 
 
 def parameter_normaliser(model) -> TargetNormaliser:
@@ -76,21 +78,23 @@ def start_renderer(model, init: dict[str, Any], config: RadarConfig, **options: 
 
 def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormaliser, vector: torch.Tensor,
                     target: torch.Tensor, *, depth_weight: float = 1.0, background_weight: float = 1.0,
-                    depth_pixels: str = "all") -> tuple[torch.Tensor, torch.Tensor]:
+                    depth_pixels: str = "all", material: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(image loss, prior mean(vector²)) of a normalised vector (D,) against target images (2, H, W).
 
     ``depth_pixels="all"``: the image loss of (a) (:func:`radarface.losses.image_loss`; depth 0 on
     the background of both images). ``"target"``: depth compared only on the target's foreground
     (depth > 0), against the rendered depth without its mask, so that a diffuse floor the renderer
-    leaves below −DR (or one it adds) does not count as a depth error of the whole region."""
+    leaves below −DR (or one it adds) does not count as a depth error of the whole region.
+    ``material``: a diffuse share being fitted (0-d tensor; the renderer's ``speckle="expected"``)."""
     vertices = posed_vertices(model, normaliser, vector)
     target = target.to(renderer.plan.voxel_points.dtype)
     if depth_pixels == "all":
-        rendered = renderer(vertices)
+        rendered = renderer(vertices, material=material)
         loss = image_loss(rendered[None], target[None], depth_channels=(1,),
                           background_weight=background_weight, depth_weight=depth_weight)
     elif depth_pixels == "target":  # the target's background pixels weigh 0 in the depth channel
-        rendered = renderer(vertices, mask_depth=False)
+        rendered = renderer(vertices, mask_depth=False, material=material)
         loss = image_loss(rendered[None], target[None], depth_channels=(1,), background_weight=0.0,
                           depth_weight=depth_weight)
     else:
@@ -113,34 +117,47 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
                 lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
                 background_weight: float = 1.0, depth_pixels: str = "all", lr_schedule: str = "constant",
                 renderer: PhysicsRenderer | None = None, callback: Callback | None = None,
-                keep: str = "last") -> PhysicsFitResult:
+                keep: str = "last", fit_material: bool = False) -> PhysicsFitResult:
     """Fit shape, expression and pose to radar ``images`` (2, H, W) (amplitude, depth in [0, 1]) by Adam
     from ``init`` (dict of ``shape``, ``expression``, ``pose`` in rad/mm, e.g. an encoder's estimate)
     through the physics renderer (default :func:`start_renderer` on ``init``; pass one to fix its
     sampling, plan and rendering parameters). ``depth_pixels``: see :func:`image_objective`.
     ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
     ``keep``: return the parameters of the ``"last"`` step or of the step with the lowest objective
-    (``"best"``: no labels involved; guards against a step that overshoots). Returns them and the trace."""
+    (``"best"``: no labels involved; guards against a step that overshoots). ``fit_material``: fit the
+    diffuse share too, from 0.5 (as the sigmoid of a logit, same optimiser; the renderer must render
+    ``speckle="expected"``). Returns them and the trace."""
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
-    renderer = start_renderer(model, init, config) if renderer is None else renderer
+    renderer = start_renderer(model, init, config, speckle="expected" if fit_material else "draw") \
+        if renderer is None else renderer
     _check(images, renderer, steps, lr, prior_weight, lr_schedule)
+    if fit_material and renderer.speckle != "expected":
+        raise ValueError("fit_material needs a renderer with speckle='expected'; one fixed speckle draw is not a "
+                         "smooth function of the diffuse share")
     start = time.perf_counter()
-    vector = torch.tensor(normaliser.normalise(init), dtype=renderer.plan.voxel_points.dtype, requires_grad=True)
-    optimizer = torch.optim.Adam([vector], lr=lr)
+    dtype = renderer.plan.voxel_points.dtype
+    vector = torch.tensor(normaliser.normalise(init), dtype=dtype, requires_grad=True)
+    logit = torch.zeros((), dtype=dtype, requires_grad=True)  # diffuse share 0.5
+    optimizer = torch.optim.Adam([vector, logit] if fit_material else [vector], lr=lr)
     cosine = lambda step: 0.5 * (1.0 + np.cos(np.pi * step / max(steps, 1)))  # noqa: E731
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if lr_schedule == "cosine" else lambda step: 1.0)
     trace: dict[str, list[float]] = {"step": [], "image_loss": [], "prior": [], "objective": []}
     for step in range(steps + 1):
+        material = torch.sigmoid(logit) if fit_material else None
         img, prior = image_objective(renderer, model, normaliser, vector, images, depth_weight=depth_weight,
-                                     background_weight=background_weight, depth_pixels=depth_pixels)
+                                     background_weight=background_weight, depth_pixels=depth_pixels,
+                                     material=material)
         objective = img + prior_weight * prior
         for key, value in (("image_loss", img), ("prior", prior), ("objective", objective)):
             trace[key].append(float(value.detach()))
         trace["step"].append(step)
+        if fit_material:
+            trace.setdefault("material", []).append(float(material.detach()))
         if keep == "last" or trace["objective"][-1] <= min(trace["objective"]):
             kept = vector.detach().double().numpy().copy()
+            kept_material = trace["material"][-1] if fit_material else None
         if callback is not None:
             params = normaliser.denormalise(vector.detach().double().numpy())
             trace.setdefault("callback", []).append(float(callback(params)))
@@ -150,4 +167,4 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
         objective.backward()
         optimizer.step()
         schedule.step()
-    return PhysicsFitResult(normaliser.denormalise(kept), kept, trace, time.perf_counter() - start)
+    return PhysicsFitResult(normaliser.denormalise(kept), kept, trace, time.perf_counter() - start, kept_material)

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from radarface import progress
+from radarface import metrics, progress
 from radarface.experiments.settings import PhysicsSettings
 from radarface.facemodel import MorphableModel
-from radarface.physics_fit import PhysicsFitResult, fit_physics, start_renderer
+from radarface.physics_fit import PhysicsFitResult, fit_physics, parameter_normaliser, posed_vertices, start_renderer
+from radarface.radar.differentiable import PhysicsRenderer
 from radarface.radar.config import RadarConfig
 from radarface.runtime import torch_threads
 
@@ -40,17 +41,66 @@ def fitting_config(settings: PhysicsSettings, config: RadarConfig) -> RadarConfi
     return replace(config, surface_spacing_mm=settings.spacing_mm)
 
 
-def fit_one(settings: PhysicsSettings, face: MorphableModel, images: torch.Tensor, start: dict[str, np.ndarray],
-            config: RadarConfig, *, render_params: dict[str, Any] | None = None, callback=None) -> PhysicsFitResult:
-    """Method (c) on one image pair (2, H, W) from ``start`` (dict of shape, expression, pose)."""
-    config = fitting_config(settings, config)
+def fitting_renderer(settings: PhysicsSettings, face: MorphableModel, start: dict[str, np.ndarray],
+                     config: RadarConfig, *, render_params: dict[str, Any] | None = None) -> PhysicsRenderer:
+    """The renderer method (c) fits through, sampled and planned on ``start`` (dict of shape, expression, pose)."""
     params = dict(render_params or {})
-    if settings.material is not None:
+    if settings.material not in (None, "fit"):
         params["material"] = settings.material
-    renderer = start_renderer(face, start, config, render_params=params or None, speckle=settings.speckle)
-    return fit_physics(face, images.float(), start, config, steps=settings.steps, lr=settings.lr,
-                       prior_weight=settings.prior_weight, depth_weight=settings.depth_weight,
-                       depth_pixels=settings.depth_pixels, keep=settings.keep, renderer=renderer, callback=callback)
+    return start_renderer(face, start, fitting_config(settings, config), render_params=params or None,
+                          speckle=settings.speckle)
+
+
+def fit_one(settings: PhysicsSettings, face: MorphableModel, images: torch.Tensor, start: dict[str, np.ndarray],
+            config: RadarConfig, *, render_params: dict[str, Any] | None = None, callback=None,
+            renderer: PhysicsRenderer | None = None) -> PhysicsFitResult:
+    """Method (c) on one image pair (2, H, W) from ``start`` (dict of shape, expression, pose);
+    ``renderer`` default :func:`fitting_renderer`."""
+    if renderer is None:
+        renderer = fitting_renderer(settings, face, start, config, render_params=render_params)
+    return fit_physics(face, images.float(), start, fitting_config(settings, config), steps=settings.steps,
+                       lr=settings.lr, prior_weight=settings.prior_weight, depth_weight=settings.depth_weight,
+                       depth_pixels=settings.depth_pixels, keep=settings.keep, renderer=renderer, callback=callback,
+                       fit_material=settings.material == "fit")
+
+
+@dataclass
+class FitPath:
+    """One image fitted step by step: the ``result``, the ``params`` (dict of shape, expression, pose) of
+    every step (step 0 = the start), their vertex ``distances`` (mm, face region, model frame) to a
+    known truth (NaN without one), the ``renderer`` it fitted through and the ``face`` model."""
+
+    result: PhysicsFitResult
+    params: list[dict[str, np.ndarray]]
+    distances: np.ndarray
+    renderer: PhysicsRenderer
+    face: MorphableModel
+
+    def images(self, steps: list[int]) -> np.ndarray:
+        """The fitting renderer's images (len(steps), 2, H, W) of the parameters at ``steps``."""
+        norm = parameter_normaliser(self.face)
+        dtype = self.renderer.plan.voxel_points.dtype
+        with torch.no_grad():
+            return np.stack([self.renderer(posed_vertices(self.face, norm, torch.tensor(
+                norm.normalise(self.params[s]), dtype=dtype))).numpy() for s in steps])
+
+
+def fit_path(settings: PhysicsSettings, face: MorphableModel, images: torch.Tensor, start: dict[str, np.ndarray],
+             config: RadarConfig, *, truth: dict[str, np.ndarray] | None = None,
+             render_params: dict[str, Any] | None = None) -> FitPath:
+    """Method (c) on one image pair (2, H, W), keeping the parameters of every step (and their distance to ``truth``)."""
+    params: list[dict[str, np.ndarray]] = []
+
+    def record(p: dict[str, np.ndarray]) -> float:
+        params.append({k: np.array(p[k], dtype=np.float64) for k in FITTED})
+        if truth is None:
+            return float("nan")
+        one = lambda d: {k: np.asarray(d[k], dtype=np.float64)[None] for k in FITTED}  # noqa: E731
+        return float(metrics.vertex_errors(face, one(truth), one(p))[0, face.face_mask].mean())
+
+    renderer = fitting_renderer(settings, face, start, config, render_params=render_params)
+    result = fit_one(settings, face, images, start, config, callback=record, renderer=renderer)
+    return FitPath(result, params, np.asarray(result.trace["callback"]), renderer, face)
 
 
 def fit_images(settings: PhysicsSettings, face: MorphableModel, images: torch.Tensor,

@@ -349,7 +349,8 @@ class PhysicsSettings:
     ``prior_weight``: the N(0, 1) prior of (a); ``depth_weight``: depth against amplitude;
     ``depth_pixels``: ``"target"`` compares depth on the target's foreground only, ``"all"`` as (a);
     ``keep``: the ``"best"`` step by objective or the ``"last"``; ``spacing_mm``: the scatterer
-    lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's);
+    lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's; ``"fit"``:
+    fitted per image from 0.5, which needs ``speckle="expected"``);
     ``speckle``: that share as one fixed ``"draw"`` of phases or its ``"expected"`` power;
     ``test_images``: how many images of the synthetic test split (c) is evaluated on.
     """
@@ -361,7 +362,7 @@ class PhysicsSettings:
     depth_pixels: str = "target"
     keep: str = "best"
     spacing_mm: float = 2.0
-    material: float | None = None
+    material: float | str | None = None
     speckle: str = "draw"
     test_images: int = 200
     threads: int | None = field(default=1, metadata=SPEED_ONLY)
@@ -378,8 +379,13 @@ class PhysicsSettings:
         if not self.prior_weight >= 0 or not self.depth_weight >= 0:
             raise ValueError(f"physics_prior_weight and physics_depth_weight must be >= 0, got "
                              f"{self.prior_weight!r}, {self.depth_weight!r}")
-        if self.material is not None and not 0.0 <= self.material <= 1.0:
-            raise ValueError(f"physics_material must be None or in [0, 1], got {self.material!r}")
+        if self.material == "fit":
+            if self.speckle != "expected":
+                raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' (one fixed speckle "
+                                 f"draw is not a smooth function of the diffuse share), got {self.speckle!r}")
+        elif self.material is not None and not (isinstance(self.material, (int, float))
+                                                and 0.0 <= self.material <= 1.0):
+            raise ValueError(f"physics_material must be None, 'fit' or in [0, 1], got {self.material!r}")
 
     @classmethod
     def from_profile(cls, cfg: dict[str, Any]) -> PhysicsSettings:
@@ -388,5 +394,5 @@ class PhysicsSettings:
         return cls(steps=int(cfg["physics_steps"]), lr=float(cfg["physics_lr"]),
                    prior_weight=float(cfg["physics_prior_weight"]), depth_weight=float(cfg["physics_depth_weight"]),
                    depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
-                   spacing_mm=float(cfg["physics_spacing_mm"]), material=None if material is None else float(material),
+                   spacing_mm=float(cfg["physics_spacing_mm"]), material=material if material in (None, "fit") else float(material),
                    speckle=cfg["physics_speckle"], test_images=int(cfg["physics_test_images"]), threads=int(cfg["train_threads"]) or 1)

@@ -55,6 +55,9 @@ from radarface.radar.torch_nufft import nufft_type1, nufft_type2
 #: How the diffuse share enters a :class:`PhysicsRenderer`'s images: one fixed random ``"draw"`` of
 #: its phases (speckle), or the ``"expected"`` power over all draws (no speckle).
 SPECKLE: tuple[str, ...] = ("draw", "expected")
+#: Lags of |PSF|²'s spectrum below this fraction of its peak are left out (the box shrinks by about
+#: a fifth per axis; the images change by < 1e-3 of their range).
+PSF_POWER_TOL: float = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,12 +114,11 @@ def sample_mesh(vertices: np.ndarray, triangles: np.ndarray, config: RadarConfig
     return SurfaceSamples(index, bary, share, taper, draws[:, 0] + 1j * draws[:, 1], float(sign))
 
 
-def scatter_parts(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *, material: float,
-                  roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(positions (P, 3) mm, unit outward normals (P, 3), specular amplitudes (P,) area × taper × (1 − m),
-    diffuse amplitude scales (P,) area × taper × m·g) of posed vertices (N, 3) mm; differentiable.
-
-    A scatterer returns specular + diffuse·ξ with ξ its unit complex Gaussian draw."""
+def scatter_parts(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positions (P, 3) mm, unit outward normals (P, 3), areas × taper (P,) mm²) of the scatterers of
+    posed vertices (N, 3) mm; differentiable. A scatterer returns area × ((1 − m) + m·g·ξ), with m the
+    diffuse share, g = 4 mm / roughness and ξ its unit complex Gaussian draw."""
     corners = vertices[triangles]  # (M, 3, 3)
     facet = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]) * samples.sign
     area2 = facet.norm(dim=1)
@@ -125,18 +127,18 @@ def scatter_parts(vertices: torch.Tensor, triangles: torch.Tensor, samples: Surf
     positions = torch.einsum("pc,pcx->px", bary, corners[tri])
     normals = (facet / area2.clamp_min(1e-30)[:, None])[tri]
     area = 0.5 * area2[tri] * torch.as_tensor(samples.area_share * samples.taper, dtype=vertices.dtype)
-    return positions, normals, area * (1.0 - material), area * (material * _DIFFUSE_REFERENCE_MM / roughness_mm)
+    return positions, normals, area
 
 
-def scatterers(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *, material: float,
-               roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def scatterers(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, *,
+               material: float | torch.Tensor, roughness_mm: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(positions (P, 3) mm, unit outward normals (P, 3), complex amplitudes (P,): area × taper ×
-    ((1 − m) + m·g·ξ)) of posed vertices (N, 3) mm; differentiable in the vertices."""
-    positions, normals, specular, diffuse = scatter_parts(vertices, triangles, samples, material=material,
-                                                          roughness_mm=roughness_mm)
+    ((1 − m) + m·g·ξ)) of posed vertices (N, 3) mm; differentiable in the vertices (and a tensor ``material``)."""
+    positions, normals, area = scatter_parts(vertices, triangles, samples)
     cplx = torch.complex64 if vertices.dtype == torch.float32 else torch.complex128
-    amplitudes = specular.to(cplx) + diffuse.to(cplx) * torch.as_tensor(samples.diffuse, dtype=cplx)
-    return positions, normals, amplitudes
+    xi = torch.as_tensor(samples.diffuse, dtype=cplx)
+    surface = (1.0 - material) + material * (_DIFFUSE_REFERENCE_MM / roughness_mm) * xi
+    return positions, normals, area.to(cplx) * surface
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,11 +258,17 @@ def scene_volume(positions: torch.Tensor, normals: torch.Tensor | None, amplitud
     return image.reshape(plan.roi_shape)
 
 
-def psf_power_spectrum(mask: torch.Tensor) -> torch.Tensor:
-    """Spectrum (2N1−1, 2N2−1, 2N3−1) of the point spread function's power |PSF|²: the autocorrelation
-    of the real support ``mask`` (N1, N2, N3); index j is the lag j − (N − 1), finufft's order."""
+def psf_power_spectrum(mask: torch.Tensor, *, tol: float = PSF_POWER_TOL) -> torch.Tensor:
+    """Spectrum of the point spread function's power |PSF|²: the autocorrelation of the real support
+    ``mask`` (N1, N2, N3), of size up to (2N1−1, 2N2−1, 2N3−1), cropped to the centred box holding every
+    lag at ``tol`` × its peak or more; index j is the lag j − (size − 1)/2, finufft's order."""
     m = mask.detach().double().numpy()
-    return torch.as_tensor(fftconvolve(m, m[::-1, ::-1, ::-1], mode="full").clip(min=0.0), dtype=mask.dtype)
+    full = fftconvolve(m, m[::-1, ::-1, ::-1], mode="full").clip(min=0.0)
+    centre = [n // 2 for n in full.shape]
+    strong = np.nonzero(full >= tol * full.max())
+    half = [int(np.abs(index - c).max()) for index, c in zip(strong, centre)]
+    box = tuple(slice(c - h, c + h + 1) for c, h in zip(centre, half))
+    return torch.as_tensor(np.ascontiguousarray(full[box]), dtype=mask.dtype)
 
 
 def incoherent_volume(positions: torch.Tensor, normals: torch.Tensor | None, power: torch.Tensor, plan: RenderPlan,
@@ -299,20 +307,20 @@ def render_volume(vertices: torch.Tensor, triangles: torch.Tensor, samples: Surf
 
 
 def expected_power(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan,
-                   spectrum: torch.Tensor) -> torch.Tensor:
+                   spectrum: torch.Tensor, *, material: float | torch.Tensor | None = None) -> torch.Tensor:
     """Mean power (Ny, Nx, Nz) over the diffuse share's random phases, on the plan's whole grid (zero
-    outside its region), of posed vertices (N, 3) mm: |specular volume|² + the diffuse scatterers'
-    :func:`incoherent_volume` (``spectrum`` from :func:`psf_power_spectrum`). Differentiable in the vertices."""
+    outside its region), of posed vertices (N, 3) mm: (1 − m)²·|specular volume|² + m²·g²·the
+    scatterers' :func:`incoherent_volume` (``spectrum`` from :func:`psf_power_spectrum`); ``material``
+    m default the plan's. Differentiable in the vertices and in a tensor ``material``."""
     _check_vertices(vertices, plan)
-    material = float(plan.render_params["material"])
-    pos, nrm, specular, diffuse = scatter_parts(vertices, triangles, samples, material=material,
-                                                roughness_mm=plan.config.roughness_mm)
+    m = plan.render_params["material"] if material is None else material
+    pos, nrm, area = scatter_parts(vertices, triangles, samples)
     keep = visible_mask(pos, nrm, samples, plan.config)
     cplx = torch.complex64 if vertices.dtype == torch.float32 else torch.complex128
-    coherent = scene_volume(pos[keep], nrm[keep], specular[keep].to(cplx), plan)
-    sub = coherent.real**2 + coherent.imag**2
-    if material > 0:
-        sub = sub + incoherent_volume(pos[keep], nrm[keep], diffuse[keep] ** 2, plan, spectrum)
+    coherent = scene_volume(pos[keep], nrm[keep], area[keep].to(cplx), plan)
+    g = _DIFFUSE_REFERENCE_MM / plan.config.roughness_mm
+    incoherent = incoherent_volume(pos[keep], nrm[keep], (g * area[keep]) ** 2, plan, spectrum)
+    sub = (1.0 - m) ** 2 * (coherent.real**2 + coherent.imag**2) + m**2 * incoherent
     full = torch.zeros(plan.grid.shape, dtype=sub.dtype)
     full[plan.roi] = sub
     return full
@@ -387,7 +395,7 @@ class PhysicsRenderer(nn.Module):
         self.samples = sample_mesh(v, t, config, generator=generator, jitter=jitter)
         self.triangles = torch.as_tensor(t)
         vt = torch.as_tensor(v, dtype=dtype)
-        pos, nrm, _ = scatterers(vt, self.triangles, self.samples, material=0.0, roughness_mm=config.roughness_mm)
+        pos, nrm, _ = scatter_parts(vt, self.triangles, self.samples)
         keep = visible_mask(pos, nrm, self.samples, config).numpy()
         self.plan = plan_render(pos.numpy()[keep], config, render_params=render_params, grid=grid,
                                 margin_mm=margin_mm, dtype=dtype)
@@ -399,16 +407,23 @@ class PhysicsRenderer(nn.Module):
         """Complex volume (Ny, Nx, Nz) of posed vertices (N, 3) mm."""
         return render_volume(vertices, self.triangles, self.samples, self.plan, phase=phase)
 
-    def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True) -> torch.Tensor:
-        """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`)."""
-        return power_images(self.power(vertices), self.plan.grid,
+    def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True,
+                material: torch.Tensor | None = None) -> torch.Tensor:
+        """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`;
+        ``material``: see :meth:`power`)."""
+        return power_images(self.power(vertices, material=material), self.plan.grid,
                             dynamic_range_db=self.plan.render_params["dynamic_range_db"],
                             softness_db=self.softness_db, temperature_db=self.temperature_db, mask_depth=mask_depth)
 
-    def power(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: |volume|² of the fixed draw, or the
-        expected power (``speckle``)."""
-        if self.psf_power is None:
-            volume = self.volume(vertices)
-            return volume.real**2 + volume.imag**2
-        return expected_power(vertices, self.triangles, self.samples, self.plan, self.psf_power)
+    def power(self, vertices: torch.Tensor, *, material: torch.Tensor | None = None) -> torch.Tensor:
+        """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: the expected power (``speckle="expected"``;
+        ``material``: a diffuse share (0-d tensor, e.g. being fitted) instead of the plan's), or |volume|²
+        of the fixed draw."""
+        if self.psf_power is not None:
+            return expected_power(vertices, self.triangles, self.samples, self.plan, self.psf_power,
+                                  material=material)
+        if material is not None:
+            raise ValueError("a fitted material needs speckle='expected' (one fixed draw's speckle is not a "
+                             "function of the diffuse share)")
+        volume = self.volume(vertices)
+        return volume.real**2 + volume.imag**2
