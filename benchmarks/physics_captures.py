@@ -53,8 +53,10 @@ def main() -> None:
     distances = real_data.capture_vertex_distances(face, captures, {"encoder": start, "(c)": fits.params})
     print(settings)
     for i in range(len(captures)):
+        material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
         print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: encoder {distances['encoder'][i]:.2f} mm -> "
-              f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), {fits.seconds[i]:.0f} s")
+              f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), {fits.seconds[i]:.0f} s"
+              f"{material}")
     lower = int((distances["(c)"] < distances["encoder"]).sum())
     print({k: round(float(v.mean()), 3) for k, v in distances.items()},
           f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture")

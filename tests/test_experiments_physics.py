@@ -123,3 +123,13 @@ def test_a_fitted_material_moves_from_one_half_and_is_returned(model):
     fit = fit_one(settings, model, image, start, SMALL)
     assert fit.trace["material"][0] == pytest.approx(0.5) and fit.material == pytest.approx(fit.trace["material"][-1])
     assert fit.material > 0.55  # towards the images' 0.9
+
+
+def test_format_rows_shows_every_method_and_a_dash_for_what_is_not_defined():
+    rows = {"mean face": {"vertex_mm": 7.5},
+            "encoder": {"vertex_mm": 5.84, "identification_rate": 0.95, "chance_rate": 0.23, "within": 0.71,
+                        "between": float("nan")}}
+    lines = physics.format_rows(rows).splitlines()
+    assert len(lines) == 3 and lines[0].split()[:3] == ["method", "vertex", "mm"]
+    assert lines[1].split() == ["mean", "face", "7.50", "–", "–", "–"]
+    assert lines[2].split() == ["encoder", "5.84", "0.95", "(0.23)", "+0.71", "–"]

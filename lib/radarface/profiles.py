@@ -98,8 +98,8 @@ _COMMON: dict[str, Any] = {
     "physics_depth_pixels": "target",  # depth compared on the target's foreground only; "all": as (a)
     "physics_keep": "best",  # the step with the lowest objective; "last"
     "physics_spacing_mm": 2.0,  # scatterer lattice of the fitting renderer
-    "physics_material": None,  # its diffuse share; None: the radar's; "fit": fitted per image
-    "physics_speckle": "draw",  # that share as one fixed draw of phases, or "expected": its mean power
+    "physics_material": "fit",  # its diffuse share: fitted per image; None: the radar's; or a number
+    "physics_speckle": "expected",  # that share's mean power; "draw": one fixed draw of its phases
     "physics_test_images": 200,
 }
 

@@ -16,8 +16,12 @@ import numpy as np
 import torch
 
 from radarface import metrics, progress
-from radarface.experiments.settings import PhysicsSettings
+from radarface.experiments import evaluation as ev
+from radarface.experiments import real_data
+from radarface.experiments.fitting import TrainedNetworks
+from radarface.experiments.settings import PhysicsSettings, RefinementSettings
 from radarface.facemodel import MorphableModel
+from radarface.measurements.captures import Captures
 from radarface.physics_fit import PhysicsFitResult, fit_physics, parameter_normaliser, posed_vertices, start_renderer
 from radarface.radar.differentiable import PhysicsRenderer
 from radarface.radar.config import RadarConfig
@@ -127,3 +131,78 @@ def fit_images(settings: PhysicsSettings, face: MorphableModel, images: torch.Te
             bar.update(1)
     params = {k: np.stack([f.params[k] for f in fits]) if fits else np.zeros((0,)) for k in FITTED}
     return PhysicsFits(params, np.array([f.seconds for f in fits]), [f.trace for f in fits])
+
+
+#: The row name of method (c) beside the network methods of :mod:`radarface.experiments.evaluation`.
+METHOD_C: str = "encoder + physics fit (c)"
+
+
+def method_rows(face: MorphableModel, captures: Captures, params: dict[str, dict[str, np.ndarray]]
+                ) -> dict[str, dict[str, float]]:
+    """Per method (and the mean face, with ground truth): mean vertex distance ``vertex_mm`` (face region,
+    model frame; NaN without ground truth), and of the predicted shapes the ``identification_rate``,
+    its ``chance_rate`` and the mean cosine similarity ``within`` and ``between`` subjects."""
+    has_truth = captures.ground_truth_params is not None
+    distances = real_data.capture_vertex_distances(face, captures, params) if has_truth else {}
+    rows = {}
+    for name in (["mean face"] if has_truth else []) + list(params):
+        row = {"vertex_mm": float(distances[name].mean()) if has_truth else float("nan")}
+        if name in params:
+            r = real_data.identity_analysis(params[name]["shape"], captures.subject)
+            row.update({k: float(r[k]) for k in ("identification_rate", "chance_rate", "within", "between")})
+        rows[name] = row
+    return rows
+
+
+def compare_on_captures(settings: PhysicsSettings, refinement: RefinementSettings, face: MorphableModel,
+                        captures: Captures, nets: TrainedNetworks, config: RadarConfig, *, show: bool = True
+                        ) -> tuple[dict[str, dict[str, float]], PhysicsFits]:
+    """Every network method (encoder, autoencoder, (a), (b), blended; both channels) and (c) from the encoder's
+    estimate on ``captures``: :func:`method_rows`, and (c)'s fits."""
+    pred = real_data.predict_captures(refinement, "both", captures, nets)
+    start = {k: np.asarray(pred.params[ev.ENCODER][k]) for k in FITTED}
+    fits = fit_images(settings, face, captures.encoder_input("both"), start, config, show=show)
+    return method_rows(face, captures, {**pred.params, METHOD_C: fits.params}), fits
+
+
+def compare_on_test_split(settings: PhysicsSettings, refinement: RefinementSettings, face: MorphableModel,
+                          nets: TrainedNetworks, config: RadarConfig, n: int, *, show: bool = True
+                          ) -> tuple[dict[str, float], PhysicsFits]:
+    """Mean vertex distance (mm, face region, model frame) of every network method and of (c) from the encoder's
+    estimate on the first ``n`` images of the synthetic test split (both channels; (c) with each image's
+    rendering parameters, except a fitted material), and (c)'s fits."""
+    test = nets.data["test"]
+    if not 1 <= n <= len(test):
+        raise ValueError(f"n must be in [1, {len(test)}] (test images), got {n}")
+    images, targets = (t[:n] for t in test.tensors())
+    n_encoded = nets.autoencoder.n_encoded or nets.autoencoder.n_params
+    preds, _, _ = ev.predict_methods(refinement, "both", nets, images, targets[:, n_encoded:])
+    truth = test.denormalise(targets.double().numpy())
+    render = [dict(zip(test.normaliser.render_names, map(float, row))) for row in truth["render"]]
+    render = [{k: v for k, v in r.items() if k != "snr_db"} for r in render]  # the fit renders no noise
+    start = test.denormalise(preds[ev.ENCODER])
+    fits = fit_images(settings, face, images, {k: start[k] for k in FITTED}, config, render_params=render, show=show)
+    params = {name: test.denormalise(vectors) for name, vectors in preds.items()} | {METHOD_C: fits.params}
+    return ({name: float(metrics.vertex_errors(face, truth, p)[:, face.face_mask].mean()) for name, p in params.items()},
+            fits)
+
+
+def encoder_estimates(nets: TrainedNetworks, captures: Captures) -> dict[str, np.ndarray]:
+    """The encoder's (both channels) shape, expression and pose (N, K) for ``captures``: method (c)'s start."""
+    test = nets.data["test"]
+    n_encoded = nets.autoencoder.n_encoded or nets.autoencoder.n_params
+    images = captures.encoder_input("both")
+    given = torch.zeros(len(images), test.normaliser.dim - n_encoded)  # rendering parameters: the training mean
+    predicted = test.denormalise(ev.prediction(nets.encoder, images, given))
+    return {k: np.asarray(predicted[k]) for k in FITTED}
+
+
+def format_rows(rows: dict[str, dict[str, float]]) -> str:
+    """:func:`method_rows` as a text table: vertex distance, identification (chance), within / between."""
+    lines = [f"{'method':40s} {'vertex mm':>9s} {'identified':>10s} {'within':>7s} {'between':>7s}"]
+    shown = lambda r, key, fmt: format(r[key], fmt) if np.isfinite(r.get(key, np.nan)) else "–"  # noqa: E731
+    for name, r in rows.items():
+        ident = f"{r['identification_rate']:.2f} ({r['chance_rate']:.2f})" if "identification_rate" in r else "–"
+        within, between = shown(r, "within", "+.2f"), shown(r, "between", "+.2f")
+        lines.append(f"{name:40s} {r['vertex_mm']:9.2f} {ident:>10s} {within:>7s} {between:>7s}")
+    return "\n".join(lines)
