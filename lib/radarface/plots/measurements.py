@@ -83,8 +83,7 @@ def plot_meshes(columns: dict[str, Sequence[np.ndarray]], triangles: np.ndarray,
         for col, name in enumerate(names):
             label = name if row == 0 else None
             plot_face(columns[name][row], triangles, view=view, ax=axes[row, col], title=label)
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
+            axes[row, col].set(xticks=[], yticks=[], xlabel="", ylabel="")
         if row < len(titles):
             axes[row, 0].set_ylabel(titles[row], fontsize=8)
     return axes
