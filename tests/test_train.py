@@ -331,6 +331,18 @@ def test_a_second_training_of_the_same_run_is_refused(tmp_path):
     _fit(_model(), checkpoint=path)  # free again once the first one is done
 
 
+def test_a_finished_run_is_reused_while_another_process_holds_its_lock(tmp_path):
+    path = tmp_path / "run.pt"
+    trained = _model()
+    _fit(trained, checkpoint=path)
+    with train.training_lock(path):  # e.g. another notebook loading the same checkpoint
+        reused = _model()
+        result = _fit(reused, checkpoint=path)
+    assert result.trained == 0 and result.resumed_from == result.history["epoch"][-1]
+    for a, b in zip(trained.state_dict().values(), reused.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_a_full_disk_while_saving_leaves_the_old_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
     import builtins
     import errno

@@ -263,6 +263,20 @@ def _unpickle(source: Path | io.BytesIO, path: Path) -> Any:
         raise ValueError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); delete it to retrain") from None
 
 
+def _restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: dict[str, Any], epochs: int,
+             progress: bool) -> tuple[dict[str, list[float]], int, dict[str, Any] | None]:
+    """Load ``path`` into ``model`` and ``optimizer`` (its fingerprint checked); (history, epochs done, best)."""
+    state = load_checkpoint(path)
+    _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    done = int(state["epoch"])
+    if progress:
+        verb = "reusing finished run" if done >= epochs else f"resuming after epoch {done}/{epochs}"
+        print(f"{verb}: {path}", file=sys.stderr)
+    return state["history"], done, state.get("best")
+
+
 @contextlib.contextmanager
 def training_lock(path: Path | None) -> Iterator[None]:
     """Hold ``<checkpoint>.lock`` while training, so a second training of the same run is refused clearly."""
@@ -407,20 +421,18 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
     if select is not None:
         fingerprint["select"] = select
     path = Path(checkpoint) if checkpoint is not None else None
-    with training_lock(path):  # a second training of the same run is refused, not interleaved
-        history: dict[str, list[float]] = {}
-        start_epoch = 0
-        best: dict[str, Any] | None = None
-        if path is not None and path.exists():
-            state = load_checkpoint(path)
-            _check_fingerprint(path, json.loads(state["fingerprint"]), fingerprint)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            history, start_epoch = state["history"], int(state["epoch"])
-            best = state.get("best")
+    # A finished run is only read (checkpoints are replaced atomically), so processes that reuse it at
+    # the same time do not collide on the training lock.
+    if path is not None and path.exists():
+        history, start_epoch, best = _restore(path, model, optimizer, fingerprint, epochs, False)
+        if start_epoch >= epochs:
             if progress:
-                verb = "reusing finished run" if start_epoch >= epochs else f"resuming after epoch {start_epoch}/{epochs}"
-                print(f"{verb}: {path}", file=sys.stderr)
+                print(f"reusing finished run: {path}", file=sys.stderr)
+            return _keep_best(model, best, FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint))
+    with training_lock(path):  # a second training of the same run is refused, not interleaved
+        history, start_epoch, best = {}, 0, None
+        if path is not None and path.exists():
+            history, start_epoch, best = _restore(path, model, optimizer, fingerprint, epochs, progress)
         result = FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint)
         if start_epoch >= epochs:
             return _keep_best(model, best, result)
