@@ -147,7 +147,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "encoder_augment": {"p": 1.0, "clutter_max": 0.0, "clutter_level": 0.0, "amplitude_std": 0.02,
                             "depth_std": 0.005},
         "decoder_backbone": "resnet18-narrow",
-        "decoder_epochs": 30,
+        "decoder_epochs": 10,
+        "decoder_lr": ("one-cycle", 0.02),
         "decoder_batch": 64,
         "decoder_background_weight": 0.1,
         "autoencoder_epochs": 2,
@@ -163,8 +164,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tta_encoder_batch": 64,
         "tta_encoder_steps": 200,
         "gap_epochs": 3,
-        "physics_steps": 40,
-        "physics_test_images": 40,
+        "physics_steps": 30,
+        "physics_test_images": 10,  # per capture set and of the synthetic test split: about 40 s each
     },
     "paper": {
         "model": "auto",
