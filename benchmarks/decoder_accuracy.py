@@ -15,8 +15,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import time
+
+from encoder_accuracy import overrides_from, report  # the encoder's benchmark beside this file
 
 from radarface import profiles, train
 from radarface.experiments.fitting import decoder_data, fit_decoder
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--log", help="append the result line to this file")
     args = parser.parse_args(argv)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.overrides).items()}
+    overrides = overrides_from(args.overrides)
     cfg = profiles.resolve(args.profile, **overrides)
     settings = RendererSettings.from_profile(cfg)
     data = decoder_data(cfg)
@@ -45,11 +46,7 @@ def main(argv: list[str] | None = None) -> int:
            "checkpoint": fit.checkpoint.name if fit.checkpoint else None,
            "val": scores["val"], "test": scores["test"], "history_val_loss": fit.history.get("val_loss"),
            "history_seconds": fit.history.get("seconds")}
-    line = json.dumps(out, default=str)
-    print(line)
-    if args.log:
-        with open(args.log, "a") as fh:
-            fh.write(line + "\n")
+    report(out, args.log)
     return 0
 
 

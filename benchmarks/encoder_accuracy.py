@@ -22,6 +22,20 @@ from radarface.experiments.fitting import encoder_data, profile_encoder
 from radarface.train import predict
 
 
+def overrides_from(text: str) -> dict:
+    """Profile overrides from a JSON object; lists become tuples (as the profiles write schedules)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(text).items()}
+
+
+def report(out: dict, log: str | None) -> None:
+    """Print ``out`` as one JSON line and append it to ``log`` (if given)."""
+    line = json.dumps(out, default=str)
+    print(line)
+    if log:
+        with open(log, "a") as fh:
+            fh.write(line + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: train and score one configuration."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--log", help="append the result line to this file")
     args = parser.parse_args(argv)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.overrides).items()}
+    overrides = overrides_from(args.overrides)
     cfg = profiles.resolve(args.profile, **overrides)
     face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
     data = encoder_data(cfg, args.inputs)
@@ -49,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
            "test_mm": rows["test"]["vertex_mm"], "mean_face_mm": base["vertex_mm"],
            "ratio": rows["test"]["vertex_mm"] / base["vertex_mm"], "test": rows["test"],
            "history_val_loss": fit.history.get("val_loss")}
-    line = json.dumps(out, default=str)
-    print(line)
-    if args.log:
-        with open(args.log, "a") as fh:
-            fh.write(line + "\n")
+    report(out, args.log)
     return 0
 
 
