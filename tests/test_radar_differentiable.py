@@ -8,7 +8,8 @@ from radarface.facemodel import load_model
 from radarface.geometry import apply_pose, pose_from_degrees
 from radarface.radar import ImageGrid, RadarConfig, render
 from radarface.radar.analysis import plate_mesh
-from radarface.radar.differentiable import (PhysicsRenderer, expected_power, incoherent_volume, plan_render,
+from radarface.radar.differentiable import (EULER_GAMMA, PhysicsRenderer, expected_parts, expected_power,
+                                            incoherent_volume, mean_db, plan_render,
                                             psf_power_spectrum, radar_images, render_volume, sample_mesh,
                                             scatterers, scene_volume)
 from radarface.radar.image import form_image
@@ -145,6 +146,43 @@ def test_expected_power_is_the_mean_power_over_diffuse_draws(posed_face):
     assert np.corrcoef(one[strong].numpy(), expected[strong].numpy())[0, 1] < 0.9
 
 
+def test_mean_db_is_the_mean_db_of_a_specular_power_plus_complex_gaussian_draws():
+    rng = np.random.default_rng(0)
+    n = rng.standard_normal((200_000, 2)) @ np.array([1.0, 1j]) / np.sqrt(2.0)  # CN(0, 1)
+    ratios = np.array([0.0, 0.01, 0.3, 1.0, 3.0, 30.0])  # specular / diffuse power
+    drawn = [np.mean(10.0 * np.log10(np.abs(np.sqrt(k) + n) ** 2)) for k in ratios]
+    model = mean_db(torch.as_tensor(ratios), torch.ones(len(ratios), dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(model, drawn, atol=0.03)  # dB; the Monte Carlo's own error is ~0.01
+    assert model[0] == pytest.approx(-10.0 * EULER_GAMMA / np.log(10.0), abs=1e-9)  # fully developed: -2.51 dB
+    assert model[-1] == pytest.approx(10.0 * np.log10(30.0), abs=0.01)  # specular-dominated: the specular dB
+
+
+def test_gradcheck_of_the_mean_db_at_small_and_large_ratios():
+    specular = torch.tensor([0.0, 1e-9, 1e-5, 2e-4, 0.5, 2.0, 40.0], dtype=torch.float64, requires_grad=True)
+    diffuse = torch.tensor([1.0, 1.0, 2.0, 1.0, 0.3, 1.5, 0.7], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(mean_db, (specular, diffuse), eps=1e-10, atol=1e-5, rtol=1e-4)
+
+
+def test_expected_db_is_the_mean_db_over_diffuse_draws(posed_face):
+    v, t = posed_face
+    cfg = SMALL.replace(material=0.5, surface_spacing_mm=3.0)
+    renderer = PhysicsRenderer(v, t, cfg, margin_mm=0.0, dtype=torch.float64, speckle="expected-db")
+    vt = torch.as_tensor(v)
+    specular, diffuse = expected_parts(vt, renderer.triangles, renderer.samples, renderer.plan, renderer.psf_power)
+    draws = 48
+    drawn = sum(10.0 * torch.log10(render_volume(vt, renderer.triangles,
+                                                 sample_mesh(v, t, cfg, generator=torch.Generator().manual_seed(s)),
+                                                 renderer.plan).abs() ** 2) for s in range(draws)) / draws
+    strong = (specular + diffuse) > 0.01 * (specular + diffuse).max()
+    of_mean = 10.0 * torch.log10(specular + diffuse)
+    model = mean_db(specular, diffuse)
+    # the dB of the mean power lies above the draws' mean dB; the model does not
+    assert float((drawn - of_mean)[strong].mean()) < -1.0
+    assert abs(float((drawn - model)[strong].mean())) < 0.3
+    images = renderer(vt)
+    assert images.shape == (2, *renderer.plan.grid.image_shape) and torch.isfinite(images).all()
+
+
 def test_gradcheck_of_the_expected_power_with_respect_to_vertex_positions():
     v, t, samples, plan = _plate_problem()
     spectrum = psf_power_spectrum(plan.mask)
@@ -156,7 +194,7 @@ def test_gradcheck_of_the_expected_power_with_respect_to_vertex_positions():
 
 def test_an_unknown_speckle_mode_is_named(posed_face):
     v, t = posed_face
-    with pytest.raises(ValueError, match=r"speckle must be one of \['draw', 'expected'\], got 'mean'"):
+    with pytest.raises(ValueError, match=r"speckle must be one of \['draw', 'expected', 'expected-db'\], got 'mean'"):
         PhysicsRenderer(v, t, SMALL, speckle="mean")
 
 

@@ -56,3 +56,20 @@ def test_missing_block_and_broken_file_are_named(tmp_path, monkeypatch):
 def test_no_published_run_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path / profile)
     assert "No complete run at profile `cpu`" in results.readme_block("cpu")
+
+
+def test_physics_table_lists_every_method_per_capture_set(tmp_path, monkeypatch):
+    rows = {"encoder": {"vertex_mm": 5.794, "identification_rate": 1.0},
+            "encoder + physics fit (c)": {"vertex_mm": 5.481, "identification_rate": 0.95},
+            "mean face": {"vertex_mm": 7.55}}
+    physics = {"settings": {"test_images": 10, "steps": 30},
+               "captures": {"no blanket": rows, "blanket": {"encoder": {"vertex_mm": 6.0, "identification_rate": 0.9}}},
+               "synthetic": {"encoder": 2.104, "autoencoder + (a), blended": 2.0}}
+    _publish(tmp_path, monkeypatch, timings=TIMINGS, physics_both=physics)
+    block = results.readme_block("cpu")
+    assert "10 images per capture set" in block and "30 steps each" in block
+    assert "| method | no blanket: vertex mm | no blanket: identified | blanket: vertex mm | blanket: identified |" in block
+    assert "| encoder | 5.79 | 1.00 | 6.00 | 0.90 | 2.10 |" in block
+    assert "| encoder + physics fit (c) | 5.48 | 0.95 | – | – | – |" in block
+    assert "| mean face | 7.55 | – | – | – | – |" in block
+    assert "| autoencoder + (a), blended | – | – | – | – | 2.00 |" in block

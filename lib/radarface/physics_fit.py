@@ -86,7 +86,7 @@ def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormalis
     the background of both images). ``"target"``: depth compared only on the target's foreground
     (depth > 0), against the rendered depth without its mask, so that a diffuse floor the renderer
     leaves below −DR (or one it adds) does not count as a depth error of the whole region.
-    ``material``: a diffuse share being fitted (0-d tensor; the renderer's ``speckle="expected"``)."""
+    ``material``: a diffuse share being fitted (0-d tensor; the renderer's ``speckle`` not ``"draw"``)."""
     vertices = posed_vertices(model, normaliser, vector)
     target = target.to(renderer.plan.voxel_points.dtype)
     if depth_pixels == "all":
@@ -126,15 +126,15 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     ``keep``: return the parameters of the ``"last"`` step or of the step with the lowest objective
     (``"best"``: no labels involved; guards against a step that overshoots). ``fit_material``: fit the
     diffuse share too, from 0.5 (as the sigmoid of a logit, same optimiser; the renderer must render
-    ``speckle="expected"``). Returns them and the trace."""
+    ``speckle`` "expected" or "expected-db"). Returns them and the trace."""
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
     renderer = start_renderer(model, init, config, speckle="expected" if fit_material else "draw") \
         if renderer is None else renderer
     _check(images, renderer, steps, lr, prior_weight, lr_schedule)
-    if fit_material and renderer.speckle != "expected":
-        raise ValueError("fit_material needs a renderer with speckle='expected'; one fixed speckle draw is not a "
+    if fit_material and renderer.speckle == "draw":
+        raise ValueError("fit_material needs a renderer with speckle='expected' or 'expected-db'; one fixed speckle draw is not a "
                          "smooth function of the diffuse share")
     start = time.perf_counter()
     dtype = renderer.plan.voxel_points.dtype

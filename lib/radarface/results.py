@@ -64,6 +64,28 @@ def real_data_table(real: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mm_and_rate(row: dict[str, float] | None) -> str:
+    if row is None:
+        return "– | –"
+    rate = row.get("identification_rate")
+    return f"{row['vertex_mm']:.2f} | {'–' if rate is None else f'{rate:.2f}'}"
+
+
+def physics_table(physics: dict[str, Any]) -> str:
+    """Markdown: notebook 08's vertex distance (mm) and identification rate per method and capture set,
+    and the vertex distance on the synthetic test images."""
+    sets = list(physics["captures"])
+    methods = list(dict.fromkeys(m for rows in physics["captures"].values() for m in rows))
+    methods += [m for m in physics["synthetic"] if m not in methods]
+    head = " | ".join(f"{name}: vertex mm | {name}: identified" for name in sets)
+    lines = [f"| method | {head} | synthetic test: vertex mm |", "|---" * (2 + 2 * len(sets)) + "|"]
+    for method in methods:
+        cells = " | ".join(_mm_and_rate(physics["captures"][name].get(method)) for name in sets)
+        synthetic = physics["synthetic"].get(method)
+        lines.append(f"| {method} | {cells} | {'–' if synthetic is None else f'{synthetic:.2f}'} |")
+    return "\n".join(lines)
+
+
 def readme_block(profile: str = "cpu") -> str:
     """The README's results section for ``profile``, generated from ``results/<profile>/``."""
     timings = load(profile, "timings")
@@ -83,6 +105,11 @@ def readme_block(profile: str = "cpu") -> str:
         kind = "surrogate (simulated)" if real.get("simulated") else "measured"
         parts += [f"**Captures** (notebook 07; {real['n_captures']} {kind} captures, amp + depth):",
                   real_data_table(real)]
+    physics = load(profile, "physics_both")
+    if physics is not None:
+        parts += [f"**Method (c), analysis by synthesis through the physics renderer** (notebook 08, beyond the "
+                  f"paper; amp + depth; {physics['settings']['test_images']} images per capture set and of the "
+                  f"synthetic test split, {physics['settings']['steps']} steps each):", physics_table(physics)]
     parts += ["**Wall time per notebook:**", timings_table(timings)]
     return "\n\n".join(parts)
 

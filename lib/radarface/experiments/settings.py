@@ -350,8 +350,9 @@ class PhysicsSettings:
     ``depth_pixels``: ``"target"`` compares depth on the target's foreground only, ``"all"`` as (a);
     ``keep``: the ``"best"`` step by objective or the ``"last"``; ``spacing_mm``: the scatterer
     lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's; ``"fit"``:
-    fitted per image from 0.5, which needs ``speckle="expected"``);
-    ``speckle``: that share as one fixed ``"draw"`` of phases or its ``"expected"`` power;
+    fitted per image from 0.5, which needs an expected ``speckle``);
+    ``speckle``: that share as one fixed ``"draw"`` of phases, its ``"expected"`` power, or each
+    voxel's mean dB over its draws (``"expected-db"``);
     ``test_images``: how many images of the synthetic test split (c) is evaluated on.
     """
 
@@ -380,8 +381,8 @@ class PhysicsSettings:
             raise ValueError(f"physics_prior_weight and physics_depth_weight must be >= 0, got "
                              f"{self.prior_weight!r}, {self.depth_weight!r}")
         if self.material == "fit":
-            if self.speckle != "expected":
-                raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' (one fixed speckle "
+            if self.speckle == "draw":
+                raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' or 'expected-db' (one fixed speckle "
                                  f"draw is not a smooth function of the diffuse share), got {self.speckle!r}")
         elif self.material is not None and not (isinstance(self.material, (int, float))
                                                 and 0.0 <= self.material <= 1.0):

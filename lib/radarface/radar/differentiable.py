@@ -53,8 +53,12 @@ from radarface.radar.scatter import (_BACKFACE_COS, _DIFFUSE_REFERENCE_MM, _boun
 from radarface.radar.torch_nufft import nufft_type1, nufft_type2
 
 #: How the diffuse share enters a :class:`PhysicsRenderer`'s images: one fixed random ``"draw"`` of
-#: its phases (speckle), or the ``"expected"`` power over all draws (no speckle).
-SPECKLE: tuple[str, ...] = ("draw", "expected")
+#: its phases (speckle), the ``"expected"`` power over all draws (no speckle), or ``"expected-db"``:
+#: each voxel's mean dB over all draws (what a speckled image's dB scatters around; lower than the
+#: dB of the mean power by up to 2.5 dB where the diffuse share dominates).
+SPECKLE: tuple[str, ...] = ("draw", "expected", "expected-db")
+#: Euler's constant γ: a fully developed speckle's mean ln power lies γ below ln of its mean power.
+EULER_GAMMA: float = 0.5772156649015329
 #: Lags of |PSF|²'s spectrum below this fraction of its peak are left out (the box shrinks by about
 #: a fifth per axis; the images change by < 1e-3 of their range).
 PSF_POWER_TOL: float = 1e-3
@@ -309,9 +313,18 @@ def render_volume(vertices: torch.Tensor, triangles: torch.Tensor, samples: Surf
 def expected_power(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan,
                    spectrum: torch.Tensor, *, material: float | torch.Tensor | None = None) -> torch.Tensor:
     """Mean power (Ny, Nx, Nz) over the diffuse share's random phases, on the plan's whole grid (zero
-    outside its region), of posed vertices (N, 3) mm: (1 − m)²·|specular volume|² + m²·g²·the
-    scatterers' :func:`incoherent_volume` (``spectrum`` from :func:`psf_power_spectrum`); ``material``
-    m default the plan's. Differentiable in the vertices and in a tensor ``material``."""
+    outside its region), of posed vertices (N, 3) mm: the sum of :func:`expected_parts`."""
+    specular, diffuse = expected_parts(vertices, triangles, samples, plan, spectrum, material=material)
+    return specular + diffuse
+
+
+def expected_parts(vertices: torch.Tensor, triangles: torch.Tensor, samples: SurfaceSamples, plan: RenderPlan,
+                   spectrum: torch.Tensor, *, material: float | torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The specular power (1 − m)²·|specular volume|² and the diffuse share's mean power m²·g²·the
+    scatterers' :func:`incoherent_volume` (``spectrum`` from :func:`psf_power_spectrum`), each
+    (Ny, Nx, Nz) on the plan's whole grid (zero outside its region), of posed vertices (N, 3) mm;
+    ``material`` m default the plan's. Differentiable in the vertices and in a tensor ``material``."""
     _check_vertices(vertices, plan)
     m = plan.render_params["material"] if material is None else material
     pos, nrm, area = scatter_parts(vertices, triangles, samples)
@@ -320,10 +333,45 @@ def expected_power(vertices: torch.Tensor, triangles: torch.Tensor, samples: Sur
     coherent = scene_volume(pos[keep], nrm[keep], area[keep].to(cplx), plan)
     g = _DIFFUSE_REFERENCE_MM / plan.config.roughness_mm
     incoherent = incoherent_volume(pos[keep], nrm[keep], (g * area[keep]) ** 2, plan, spectrum)
-    sub = (1.0 - m) ** 2 * (coherent.real**2 + coherent.imag**2) + m**2 * incoherent
-    full = torch.zeros(plan.grid.shape, dtype=sub.dtype)
-    full[plan.roi] = sub
-    return full
+    parts = []
+    for sub in ((1.0 - m) ** 2 * (coherent.real**2 + coherent.imag**2), m**2 * incoherent):
+        full = torch.zeros(plan.grid.shape, dtype=sub.dtype)
+        full[plan.roi] = sub
+        parts.append(full)
+    return parts[0], parts[1]
+
+
+class _SpeckleLogOffset(torch.autograd.Function):
+    """h(K) = E[ln P] − ln E[P] of P = |s + n|², |s|² = K·σ², n complex Gaussian of variance σ²:
+    ln(K / (1 + K)) + E₁(K) (E₁ the exponential integral), −γ at K = 0, → 0 as K → ∞."""
+
+    @staticmethod
+    def forward(ctx, k: torch.Tensor) -> torch.Tensor:
+        from scipy.special import exp1
+
+        kk = k.detach().double().cpu().numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            big = np.log(kk) + exp1(kk) - np.log1p(kk)
+        small = -EULER_GAMMA + kk**2 * (0.25 - kk * 5.0 / 18.0)  # its series to K³ (no cancellation)
+        out = np.where(kk < 1e-4, small, big)
+        ctx.save_for_backward(k)
+        return torch.as_tensor(out, dtype=k.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (k,) = ctx.saved_tensors
+        kd = k.double()
+        ratio = torch.where(kd > 1e-8, -torch.expm1(-kd) / kd.clamp_min(1e-8), 1.0 - kd / 2.0)
+        return grad * (ratio - 1.0 / (1.0 + kd)).to(k.dtype)
+
+
+def mean_db(specular: torch.Tensor, diffuse: torch.Tensor) -> torch.Tensor:
+    """Each voxel's mean dB, 10·E[log10 P], over the random phases of a diffuse part of mean power
+    ``diffuse`` added to a ``specular`` power (same shapes); dB re 1 (power units squared)."""
+    tiny = 1e-30 * float((specular + diffuse).detach().amax()) + 1e-300
+    log_mean = torch.log(specular + diffuse + tiny)
+    offset = _SpeckleLogOffset.apply(specular / (diffuse + tiny))
+    return (10.0 / np.log(10.0)) * (log_mean + offset)
 
 
 def radar_images(volume: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: float, softness_db: float = 1.0,
@@ -346,13 +394,22 @@ def power_images(power: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: floa
     """:func:`radar_images` of a real power volume (Ny, Nx, Nz) (|volume|², or a mean power)."""
     if power.shape != grid.shape:
         raise ValueError(f"power volume shape {tuple(power.shape)} does not match the grid {grid.shape}")
-    if not dynamic_range_db > 0 or not softness_db >= 0 or not temperature_db >= 0:
-        raise ValueError(f"need dynamic_range_db > 0 and softness_db, temperature_db >= 0, got "
-                         f"{dynamic_range_db}, {softness_db}, {temperature_db}")
     top = power.amax()
     if not float(top.detach()) > 0:
         raise ValueError("the scene returns no signal (all surface faces away from the array or is shadowed)")
-    db = 10.0 * torch.log10(power / top + 1e-12)
+    return db_images(10.0 * torch.log10(power / top + 1e-12), grid, dynamic_range_db=dynamic_range_db,
+                     softness_db=softness_db, temperature_db=temperature_db, mask_depth=mask_depth)
+
+
+def db_images(db: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: float, softness_db: float = 1.0,
+              temperature_db: float = 1.0, mask_depth: bool = True) -> torch.Tensor:
+    """:func:`radar_images` of a volume (Ny, Nx, Nz) in dB relative to the image's peak (≤ 0; e.g.
+    :func:`mean_db` less its maximum)."""
+    if db.shape != grid.shape:
+        raise ValueError(f"dB volume shape {tuple(db.shape)} does not match the grid {grid.shape}")
+    if not dynamic_range_db > 0 or not softness_db >= 0 or not temperature_db >= 0:
+        raise ValueError(f"need dynamic_range_db > 0 and softness_db, temperature_db >= 0, got "
+                         f"{dynamic_range_db}, {softness_db}, {temperature_db}")
     b, (h, w), nz = grid.block, grid.image_shape, len(grid.z_mm)
     blocks = db.reshape(h, b, w, b, nz).permute(0, 2, 1, 3, 4).reshape(h, w, b * b * nz)
     z = torch.as_tensor(grid.z_mm, dtype=db.dtype).repeat(b * b)
@@ -401,7 +458,7 @@ class PhysicsRenderer(nn.Module):
                                 margin_mm=margin_mm, dtype=dtype)
         self.softness_db, self.temperature_db = float(softness_db), float(temperature_db)
         self.speckle = speckle
-        self.psf_power = psf_power_spectrum(self.plan.mask) if speckle == "expected" else None
+        self.psf_power = None if speckle == "draw" else psf_power_spectrum(self.plan.mask)
 
     def volume(self, vertices: torch.Tensor, *, phase: bool = False) -> torch.Tensor:
         """Complex volume (Ny, Nx, Nz) of posed vertices (N, 3) mm."""
@@ -411,14 +468,18 @@ class PhysicsRenderer(nn.Module):
                 material: torch.Tensor | None = None) -> torch.Tensor:
         """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`;
         ``material``: see :meth:`power`)."""
-        return power_images(self.power(vertices, material=material), self.plan.grid,
-                            dynamic_range_db=self.plan.render_params["dynamic_range_db"],
-                            softness_db=self.softness_db, temperature_db=self.temperature_db, mask_depth=mask_depth)
+        options = {"dynamic_range_db": self.plan.render_params["dynamic_range_db"], "softness_db": self.softness_db,
+                   "temperature_db": self.temperature_db, "mask_depth": mask_depth}
+        if self.speckle == "expected-db":
+            db = mean_db(*expected_parts(vertices, self.triangles, self.samples, self.plan, self.psf_power,
+                                         material=material))
+            return db_images(db - db.amax(), self.plan.grid, **options)
+        return power_images(self.power(vertices, material=material), self.plan.grid, **options)
 
     def power(self, vertices: torch.Tensor, *, material: torch.Tensor | None = None) -> torch.Tensor:
-        """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: the expected power (``speckle="expected"``;
-        ``material``: a diffuse share (0-d tensor, e.g. being fitted) instead of the plan's), or |volume|²
-        of the fixed draw."""
+        """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: the expected power (``speckle`` "expected"
+        or "expected-db"; ``material``: a diffuse share (0-d tensor, e.g. being fitted) instead of the
+        plan's), or |volume|² of the fixed draw."""
         if self.psf_power is not None:
             return expected_power(vertices, self.triangles, self.samples, self.plan, self.psf_power,
                                   material=material)
