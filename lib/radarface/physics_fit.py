@@ -134,8 +134,8 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
         if renderer is None else renderer
     _check(images, renderer, steps, lr, prior_weight, lr_schedule)
     if fit_material and renderer.speckle == "draw":
-        raise ValueError("fit_material needs a renderer with speckle='expected' or 'expected-db'; one fixed speckle draw is not a "
-                         "smooth function of the diffuse share")
+        raise ValueError("fit_material needs a renderer with speckle='expected' or 'expected-db'; one fixed "
+                         "speckle draw is not a smooth function of the diffuse share")
     start = time.perf_counter()
     dtype = renderer.plan.voxel_points.dtype
     vector = torch.tensor(normaliser.normalise(init), dtype=dtype, requires_grad=True)

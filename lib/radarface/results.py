@@ -55,20 +55,23 @@ def timings_table(timings: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cell(value: float | None) -> str:
+    """A table cell: the value to 2 decimals, or a dash where a method has none."""
+    return "–" if value is None else f"{value:.2f}"
+
+
 def real_data_table(real: dict[str, Any]) -> str:
     """Markdown: notebook 07's vertex distance and identification rate per method."""
     lines = ["| method | vertex mm | identification rate |", "|---|---|---|"]
     for method, mm in real["vertex_mm"].items():
         rate = real.get("identity", {}).get(method, {}).get("identification_rate")
-        lines.append(f"| {method} | {mm:.2f} | {'–' if rate is None else f'{rate:.2f}'} |")
+        lines.append(f"| {method} | {mm:.2f} | {_cell(rate)} |")
     return "\n".join(lines)
 
 
 def _mm_and_rate(row: dict[str, float] | None) -> str:
-    if row is None:
-        return "– | –"
-    rate = row.get("identification_rate")
-    return f"{row['vertex_mm']:.2f} | {'–' if rate is None else f'{rate:.2f}'}"
+    row = row or {}
+    return f"{_cell(row.get('vertex_mm'))} | {_cell(row.get('identification_rate'))}"
 
 
 def physics_table(physics: dict[str, Any]) -> str:
@@ -81,8 +84,7 @@ def physics_table(physics: dict[str, Any]) -> str:
     lines = [f"| method | {head} | synthetic test: vertex mm |", "|---" * (2 + 2 * len(sets)) + "|"]
     for method in methods:
         cells = " | ".join(_mm_and_rate(physics["captures"][name].get(method)) for name in sets)
-        synthetic = physics["synthetic"].get(method)
-        lines.append(f"| {method} | {cells} | {'–' if synthetic is None else f'{synthetic:.2f}'} |")
+        lines.append(f"| {method} | {cells} | {_cell(physics['synthetic'].get(method))} |")
     return "\n".join(lines)
 
 

@@ -382,8 +382,9 @@ class PhysicsSettings:
                              f"{self.prior_weight!r}, {self.depth_weight!r}")
         if self.material == "fit":
             if self.speckle == "draw":
-                raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' or 'expected-db' (one fixed speckle "
-                                 f"draw is not a smooth function of the diffuse share), got {self.speckle!r}")
+                raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' or 'expected-db' (one "
+                                 "fixed speckle draw is not a smooth function of the diffuse share), got "
+                                 f"{self.speckle!r}")
         elif self.material is not None and not (isinstance(self.material, (int, float))
                                                 and 0.0 <= self.material <= 1.0):
             raise ValueError(f"physics_material must be None, 'fit' or in [0, 1], got {self.material!r}")

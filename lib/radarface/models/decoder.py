@@ -132,7 +132,8 @@ class LearnedRenderer(nn.Module):
         """Images (B, C, H, W) in [0, 1] from normalised parameter vectors (B, n_params)."""
         if params.ndim != 2 or params.shape[1] != self.n_params:
             raise ValueError(f"params must be (B, {self.n_params}), got {tuple(params.shape)}")
-        x = self.fc(params).view(len(params), -1, self.start_size, self.start_size).contiguous(memory_format=MEMORY_FORMAT)
+        x = self.fc(params).view(len(params), -1, self.start_size, self.start_size)
+        x = x.contiguous(memory_format=MEMORY_FORMAT)
         x = self.head(self.stages(F.relu(self.fc_norm(x))))
         if x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
