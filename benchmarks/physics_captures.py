@@ -42,8 +42,7 @@ def main() -> None:
     face = training.face_model()
     captures = meas.load(meas.ensure_surrogate(meas.SurrogateSettings.from_profile(cfg), training),
                          training.radar_config())
-    if args.n < len(captures):
-        captures = captures.select(np.linspace(0, len(captures) - 1, args.n).astype(int))
+    captures = captures.spread(args.n)
     data = encoder_data(cfg, "both")
     encoder, _, _ = profile_encoder(cfg, data, progress=False)
     images = captures.encoder_input("both")

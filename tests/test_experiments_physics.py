@@ -52,6 +52,23 @@ def test_fit_images_fits_each_image_from_its_own_start_as_fit_one_does(model):
         {k: fits.params[k][1] for k in fits.params}), atol=1e-4)  # float32 sums: thread count differs
 
 
+def test_fit_images_side_by_side_in_two_processes_gives_the_fits_of_one_process(model):
+    truths, images, starts = _faces(model, 3)
+    starts["shape"] = np.stack([t["shape"] for t in truths]) + 0.4
+    here = fit_images(dataclasses.replace(SETTINGS, workers=1), model, images, starts, SMALL, show=False)
+    apart = fit_images(dataclasses.replace(SETTINGS, workers=2), model, images, starts, SMALL, show=False)
+    for k in here.params:  # one thread in every fit, so the same sums in the same order
+        np.testing.assert_array_equal(apart.params[k], here.params[k])
+    assert [t["objective"] for t in apart.traces] == [t["objective"] for t in here.traces]
+
+
+def test_physics_settings_take_the_profile_workers_and_refuse_a_negative_count():
+    from radarface import profiles
+    assert PhysicsSettings.from_profile(profiles.resolve("smoke", workers=2)).workers == 2
+    with pytest.raises(ValueError, match="workers"):
+        PhysicsSettings(workers=-1)
+
+
 def test_fit_images_names_what_is_wrong_with_its_input(model):
     _, images, starts = _faces(model, 1)
     with pytest.raises(ValueError, match=r"images must be \(N, 2, H, W\).*got \(1, 1, 32, 32\)"):

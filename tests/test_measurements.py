@@ -571,6 +571,24 @@ def test_worker_processes_give_the_same_file(tmp_path, surrogate):
     assert pooled.attrs["render_timing"]["workers"] == 2
 
 
+def test_a_few_captures_of_the_plan_are_rendered_as_the_whole_set_renders_them(tmp_path, surrogate):
+    part = meas.read(make(tmp_path / "part.h5", captures=3))
+    whole = meas.read(surrogate).spread(3)  # captures 0, 1 and 3 of the 4
+    assert len(part) == 3 and list(part.subject) == list(whole.subject)
+    assert list(part.expression) == list(whole.expression)
+    assert np.array_equal(part.amplitude, whole.amplitude) and np.array_equal(part.depth, whole.depth)
+    assert "3 of them evenly spaced" in part.attrs["description"]
+    with pytest.raises(ValueError, match="captures must be an integer >= 0"):
+        fast(captures=-1)
+
+
+def test_evenly_spaced_keeps_the_ends_and_takes_all_when_asked_for_more():
+    assert list(meas.evenly_spaced(40, 10)) == [0, 4, 8, 13, 17, 21, 26, 30, 34, 39]
+    assert list(meas.evenly_spaced(3, 10)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="k >= 1"):
+        meas.evenly_spaced(3, 0)
+
+
 def test_surrogate_settings_are_checked():
     with pytest.raises(ValueError, match="distinct labels"):
         meas.SurrogateSettings(expressions=("neutral", "smile"))

@@ -32,11 +32,7 @@ import numpy as np
 from radarface import progress as progress_bars
 from radarface.dataset import schema, store
 from radarface.dataset.store import Fields, Journal
-from radarface.runtime import exclusive_lock
-
-#: Thread-count variables set to 1 in worker processes: parallelism comes from processes.
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
+from radarface.runtime import exclusive_lock, exit_with_parent, resolve_workers, single_threaded_children
 
 class SampleSource(Protocol):
     """What a worker renders: ``setup()`` once, then one dict of arrays per sample index."""
@@ -52,18 +48,6 @@ class SampleError(RuntimeError):
 
 class Interrupted(KeyboardInterrupt):
     """Generation stopped by Ctrl-C or SIGTERM; finished samples are kept."""
-
-
-def resolve_workers(workers: int) -> int:
-    """Worker count: ``0`` means every core this process may use."""
-    if workers < 0:
-        raise ValueError(f"workers must be >= 0 (0 = all cores), got {workers}")
-    if workers == 0:
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:
-            return os.cpu_count() or 1
-    return workers
 
 
 def plan_blocks(todo: np.ndarray, start: int, size: int) -> list[tuple[int, int]]:
@@ -93,26 +77,6 @@ def _render_span(source: SampleSource, span: tuple[int, int]) -> Span:
 _WORKER_SOURCE: SampleSource | None = None
 
 
-def exit_with_parent(parent_pid: int, every_s: float = 1.0) -> None:
-    """In a worker process: end it (at once, no clean-up) as soon as process ``parent_pid`` is gone.
-
-    A generator killed with ``kill -9`` cannot stop its workers, and their own parent is the
-    forkserver, not the generator, so the kernel's parent-death signal does not reach them:
-    a daemon thread watches the generator instead.
-    """
-    def watch() -> None:
-        while True:
-            time.sleep(every_s)
-            try:
-                os.kill(parent_pid, 0)
-            except ProcessLookupError:
-                os._exit(3)
-            except PermissionError:
-                continue  # alive, owned by someone else
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def _init_worker(source: SampleSource, parent_pid: int) -> None:
     global _WORKER_SOURCE
     exit_with_parent(parent_pid)
@@ -127,21 +91,6 @@ def _init_worker(source: SampleSource, parent_pid: int) -> None:
 def _worker_span(span: tuple[int, int]) -> Span:
     assert _WORKER_SOURCE is not None
     return _render_span(_WORKER_SOURCE, span)
-
-
-@contextlib.contextmanager
-def single_threaded_children() -> Iterator[None]:
-    """Spawned children inherit the environment at start: make their math libraries single-threaded."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARS}
-    os.environ.update({name: "1" for name in _THREAD_VARS})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _context(source: SampleSource) -> mp.context.BaseContext:

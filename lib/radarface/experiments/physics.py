@@ -2,7 +2,8 @@
 
 :func:`fit_images` runs :func:`radarface.physics_fit.fit_physics` once per image (amplitude and
 depth), each from its own starting estimate (the encoder's or the autoencoder's) and with its
-own fitting renderer planned on that start. On the synthetic test split the rendering
+own fitting renderer planned on that start; the images are fitted side by side in
+``settings.workers`` processes of one thread each (one fit does not keep two threads busy). On the synthetic test split the rendering
 parameters the images were made with are known and passed; a capture states none, so its fit
 uses the radar's evaluation values (``render_params=None``; see :mod:`radarface.physics_fit`).
 """
@@ -10,6 +11,7 @@ uses the radar's evaluation values (``render_params=None``; see :mod:`radarface.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from radarface.measurements.captures import Captures
 from radarface.physics_fit import PhysicsFitResult, fit_physics, parameter_normaliser, posed_vertices, start_renderer
 from radarface.radar.differentiable import PhysicsRenderer
 from radarface.radar.config import RadarConfig
-from radarface.runtime import torch_threads
+from radarface.runtime import process_map, resolve_workers, torch_threads
 
 #: The parameter groups method (c) fits.
 FITTED: tuple[str, ...] = ("shape", "expression", "pose")
@@ -107,6 +109,13 @@ def fit_path(settings: PhysicsSettings, face: MorphableModel, images: torch.Tens
     return FitPath(result, params, np.asarray(result.trace["callback"]), renderer, face)
 
 
+def _fit_item(settings: PhysicsSettings, face: MorphableModel, config: RadarConfig,
+              item: tuple[torch.Tensor, dict[str, np.ndarray], dict[str, Any] | None]) -> PhysicsFitResult:
+    """:func:`fit_one` on one (image (2, H, W), start, rendering parameters): a task for a worker process."""
+    image, start, render_params = item
+    return fit_one(settings, face, image, start, config, render_params=render_params)
+
+
 def fit_images(settings: PhysicsSettings, face: MorphableModel, images: torch.Tensor,
                starts: dict[str, np.ndarray], config: RadarConfig, *,
                render_params: list[dict[str, Any]] | None = None, desc: str = "method (c)",
@@ -122,12 +131,14 @@ def fit_images(settings: PhysicsSettings, face: MorphableModel, images: torch.Te
         raise ValueError(f"starts needs {list(FITTED)} with one row per image ({n}); missing or wrong length: {missing}")
     if render_params is not None and len(render_params) != n:
         raise ValueError(f"render_params must have one dict per image ({n}), got {len(render_params)}")
+    items = [(images[i], {k: np.asarray(starts[k][i], dtype=np.float64) for k in FITTED},
+              None if render_params is None else render_params[i]) for i in range(n)]
+    task = partial(_fit_item, settings, face, config)
     fits = []
+    workers = min(resolve_workers(settings.workers), max(n, 1))
     with torch_threads(settings.threads), progress.bar(total=n, desc=desc, unit="image", disable=not show) as bar:
-        for i in range(n):
-            start = {k: np.asarray(starts[k][i], dtype=np.float64) for k in FITTED}
-            fits.append(fit_one(settings, face, images[i], start, config,
-                                render_params=None if render_params is None else render_params[i]))
+        for fit in (process_map(task, items, workers) if workers > 1 else map(task, items)):
+            fits.append(fit)
             bar.update(1)
     params = {k: np.stack([f.params[k] for f in fits]) if fits else np.zeros((0,)) for k in FITTED}
     return PhysicsFits(params, np.array([f.seconds for f in fits]), [f.trace for f in fits])

@@ -353,7 +353,9 @@ class PhysicsSettings:
     fitted per image from 0.5, which needs an expected ``speckle``);
     ``speckle``: that share as one fixed ``"draw"`` of phases, its ``"expected"`` power, or each
     voxel's mean dB over its draws (``"expected-db"``);
-    ``test_images``: how many images of the synthetic test split (c) is evaluated on.
+    ``test_images``: how many images of the synthetic test split (c) is evaluated on;
+    ``workers``: processes fitting images side by side, one thread each (0 = all cores; 1 = in
+    this process with ``threads`` threads).
     """
 
     steps: int = 100
@@ -367,10 +369,12 @@ class PhysicsSettings:
     speckle: str = "draw"
     test_images: int = 200
     threads: int | None = field(default=1, metadata=SPEED_ONLY)
+    workers: int = field(default=1, metadata=SPEED_ONLY)
 
     def __post_init__(self) -> None:
         _check_count("physics_steps", self.steps, 0)
         _check_count("physics_test_images", self.test_images, 0)
+        _check_count("workers", self.workers, 0)
         _check_choice("physics_depth_pixels", self.depth_pixels, DEPTH_PIXELS)
         _check_choice("physics_keep", self.keep, KEEP)
         _check_choice("physics_speckle", self.speckle, SPECKLE)
@@ -397,4 +401,5 @@ class PhysicsSettings:
                    prior_weight=float(cfg["physics_prior_weight"]), depth_weight=float(cfg["physics_depth_weight"]),
                    depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
                    spacing_mm=float(cfg["physics_spacing_mm"]), material=material if material in (None, "fit") else float(material),
-                   speckle=cfg["physics_speckle"], test_images=int(cfg["physics_test_images"]), threads=int(cfg["train_threads"]) or 1)
+                   speckle=cfg["physics_speckle"], test_images=int(cfg["physics_test_images"]),
+                   threads=int(cfg["train_threads"]) or 1, workers=int(cfg["workers"]))

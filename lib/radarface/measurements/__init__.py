@@ -27,7 +27,7 @@ files, worker pool), ``evaluate`` (the trained networks on captures, notebook 07
 (64, 8.0)
 """
 
-from radarface.measurements.captures import Captures, MeasurementFormatError
+from radarface.measurements.captures import Captures, MeasurementFormatError, evenly_spaced
 from radarface.measurements.files import read, write, write_raw
 from radarface.measurements.loader import Tolerances, conform, load, training_config, training_range_window
 from radarface.measurements.raw import RawCaptures, reconstruct_volume
@@ -36,7 +36,7 @@ from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings
 from radarface.measurements.surrogate import (default_surrogate_path, ensure_surrogate, expression_vectors, identities,
                                               make_surrogate, make_surrogate_raw)
 
-__all__ = ["Captures", "MeasurementFormatError", "Tolerances", "SurrogateSettings", "FORMAT_NAME",
+__all__ = ["Captures", "MeasurementFormatError", "evenly_spaced", "Tolerances", "SurrogateSettings", "FORMAT_NAME",
            "FORMAT_VERSIONS", "FIELDS", "EXPRESSION_LABELS", "read", "write", "load", "conform", "training_config",
            "training_range_window", "RawCaptures", "reconstruct_volume", "write_raw", "make_surrogate",
            "make_surrogate_raw", "ensure_surrogate", "default_surrogate_path", "identities",

@@ -25,6 +25,13 @@ class MeasurementFormatError(ValueError):
         self.field = field
 
 
+def evenly_spaced(total: int, k: int) -> np.ndarray:
+    """Indices of ``k`` items (all if ``k`` >= ``total``) spread evenly over ``total``, first and last included."""
+    if total < 0 or k < 1:
+        raise ValueError(f"need total >= 0 and k >= 1, got total={total}, k={k}")
+    return np.linspace(0, total - 1, min(k, total)).astype(int)
+
+
 @dataclass(eq=False)
 class Captures:
     """N radar captures on one image grid, with labels and optional ground truth.
@@ -104,6 +111,10 @@ class Captures:
             raise MeasurementFormatError(f"the ground-truth parameters belong to face model "
                                          f"{self.attrs.get('model_name')!r} (hash {stored[:12]}), not to "
                                          f"{model.name!r} (hash {model.content_hash()[:12]})", "/@model_hash")
+
+    def spread(self, k: int) -> Captures:
+        """``k`` captures spread evenly over the set (:func:`evenly_spaced`), e.g. across subjects."""
+        return self.select(evenly_spaced(len(self), k))
 
     def select(self, index: np.ndarray | slice | list[int]) -> Captures:
         """The captures picked by ``index`` (indices, mask or slice), grid and metadata shared."""

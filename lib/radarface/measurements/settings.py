@@ -44,6 +44,9 @@ class SurrogateSettings:
     blanket_loss_db: float = 2.0
     blanket_fold_mm: float = 3.0
     dynamic_range_db: float = 40.0  # kept in the file; the loader clips to the training's
+    # 0: every capture of the plan; k: only k of them, spread evenly over it, each with the faces,
+    # pose and draws it has in the whole set (a cheaper file for a method that uses k captures)
+    captures: int = 0
 
     def __post_init__(self) -> None:
         labels = (self.expressions,) if isinstance(self.expressions, str) else tuple(self.expressions)
@@ -55,6 +58,8 @@ class SurrogateSettings:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"SurrogateSettings.{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.captures, (int, np.integer)) or isinstance(self.captures, bool) or self.captures < 0:
+            raise ValueError(f"SurrogateSettings.captures must be an integer >= 0 (0 = all), got {self.captures!r}")
         if self.n_freq is not None and (not isinstance(self.n_freq, (int, np.integer)) or self.n_freq < 2):
             raise ValueError(f"SurrogateSettings.n_freq must be None or an integer >= 2, got {self.n_freq!r}")
         if not 0.0 <= self.material <= 1.0:

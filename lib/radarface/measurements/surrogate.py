@@ -34,26 +34,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
-import os
-import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from radarface import progress as progress_bars
 from radarface.dataset.schema import settings_diff
-from radarface.dataset.writer import exit_with_parent, resolve_workers, single_threaded_children
 from radarface.dataset.settings import DatasetSettings
 from radarface.facemodel import MorphableModel
 from radarface.geometry import apply_pose, pose_limits
-from radarface.measurements.captures import Captures, MeasurementFormatError
+from radarface.measurements.captures import Captures, MeasurementFormatError, evenly_spaced
 from radarface.measurements.files import read, write, write_raw
 from radarface.measurements.physics import Calibration, calibration, capture_signal, render_capture
 from radarface.measurements.schema import FORMAT_VERSIONS
@@ -61,7 +56,7 @@ from radarface.measurements.settings import EXPRESSION_LABELS, SurrogateSettings
 from radarface.paths import data_dir
 from radarface.radar import RENDERER_VERSION, ImageGrid, RadarConfig, antenna_positions
 from radarface.radar.array import array_center, edge_sizes, select_antennas
-from radarface.runtime import torch_threads
+from radarface.runtime import process_map, resolve_workers
 
 #: Bumped whenever the surrogate's content changes for the same settings (stale files are not reused).
 SURROGATE_VERSION: int = 1
@@ -90,7 +85,8 @@ def expression_vectors(n_expression: int) -> dict[str, np.ndarray]:
 
 
 def capture_plan(settings: SurrogateSettings, n_shape: int, n_expression: int) -> list[dict[str, Any]]:
-    """Per capture: ``subject``, ``expression`` labels and ``shape``, ``expression_vector``, ``pose`` (6,)."""
+    """Per capture: its ``index`` in the whole set, ``subject``, ``expression`` labels and ``shape``,
+    ``expression_vector``, ``pose`` (6,); only ``settings.captures`` of them, evenly spaced, if set."""
     shapes = identities(settings.seed, settings.subjects, n_shape)
     vectors = expression_vectors(n_expression)
     plan = []
@@ -101,8 +97,10 @@ def capture_plan(settings: SurrogateSettings, n_shape: int, n_expression: int) -
                 pose = np.zeros(6)
                 if p > 0:
                     pose = _rng(settings.seed, 1, c).uniform(-1.0, 1.0, 6) * settings.pose_scale * pose_limits()
-                plan.append({"subject": f"S{s + 1:02d}", "expression": label, "shape": shapes[s],
+                plan.append({"index": c, "subject": f"S{s + 1:02d}", "expression": label, "shape": shapes[s],
                              "expression_vector": vectors[label], "pose": pose})
+    if settings.captures:
+        plan = [plan[c] for c in evenly_spaced(len(plan), settings.captures)]
     return plan
 
 
@@ -174,45 +172,14 @@ def _render_one(job: _Job, c: int) -> dict[str, Any]:
     item = job.plan[c]
     face = job.model.vertices(item["shape"], item["expression_vector"])
     image, snr = render_capture(face, job.model.triangles, item["pose"], job.config, job.options, job.tx, job.rx,
-                                job.calib, _rng(job.options.seed, 2, c))
+                                job.calib, _rng(job.options.seed, 2, item["index"]))
     return {"amplitude": image.amplitude, "depth": image.depth, "snr": round(snr, 2),
             "vertices": apply_pose(face, item["pose"]).astype(np.float32), "cpu_s": time.process_time() - start}
 
 
-_WORKER_JOB: _Job | None = None
-
-
-def _init_worker(job: _Job, parent_pid: int) -> None:
-    global _WORKER_JOB
-    exit_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent alone decides how to stop
-    torch.set_num_threads(1)  # parallel over captures, not within one
-    _WORKER_JOB = job
-
-
-def _worker_render(c: int) -> dict[str, Any]:
-    assert _WORKER_JOB is not None
-    return _render_one(_WORKER_JOB, c)
-
-
 def _render_all(job: _Job, workers: int) -> Iterator[dict[str, Any]]:
-    """Results of every capture in plan order: in this process (one torch thread) or in ``workers`` processes."""
-    if workers == 1 or len(job.plan) == 1:
-        with torch_threads(1):  # one thread is fastest for these small matrix products under load
-            for c in range(len(job.plan)):
-                yield _render_one(job, c)
-        return
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")  # fork is unsafe with torch
-    if "forkserver" in methods:
-        ctx.set_forkserver_preload([__name__])
-    with single_threaded_children():
-        executor = ProcessPoolExecutor(min(workers, len(job.plan)), mp_context=ctx, initializer=_init_worker,
-                                       initargs=(job, os.getpid()))
-    try:
-        yield from executor.map(_worker_render, range(len(job.plan)))
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    """Results of every capture in plan order, in ``workers`` processes (one torch thread each; 1 = here)."""
+    return process_map(partial(_render_one, job), range(len(job.plan)), workers)
 
 
 def make_surrogate(path: str | Path, settings: SurrogateSettings, config: RadarConfig, model: MorphableModel, *,
@@ -281,7 +248,8 @@ def _surrogate_captures(profile: str | None, job: _Job, results: list[dict[str, 
                              "pose": stack("pose", plan)},
         simulated=True,
         attrs={"description": f"surrogate measurements: {options.subjects} subjects x {len(options.expressions)} "
-                              f"expressions x {options.poses} poses, profile {profile}",
+                              f"expressions x {options.poses} poses"
+                              f"{f', {len(plan)} of them evenly spaced' if options.captures else ''}, profile {profile}",
                "simulation": simulation, "surrogate_settings": manifest, "model_name": model.name,
                "model_source": model.source, "model_hash": model.content_hash(),
                "expression_vectors": {k: v.tolist() for k, v in expression_vectors(model.n_expression).items()},
@@ -302,10 +270,10 @@ def make_surrogate_raw(path: str | Path, settings: SurrogateSettings, config: Ra
     calib = calibration(settings, tx, rx, _rng(settings.seed, 3))
     plan = capture_plan(settings, model.n_shape, model.n_expression)
     signals, posed = [], []
-    for c, item in enumerate(progress_bars.bar(plan, desc=Path(path).name, unit="capture", disable=not progress)):
+    for item in progress_bars.bar(plan, desc=Path(path).name, unit="capture", disable=not progress):
         face = model.vertices(item["shape"], item["expression_vector"])
         signal, _, _ = capture_signal(face, model.triangles, item["pose"], config, settings, calib,
-                                      _rng(settings.seed, 2, c))
+                                      _rng(settings.seed, 2, item["index"]))
         signals.append(np.moveaxis(signal, 0, -1).astype(np.complex64))  # (Nf, Nt, Nr) -> (Nt, Nr, Nf)
         posed.append(apply_pose(face, item["pose"]).astype(np.float32))
     stack = (lambda key: np.stack([p[key] for p in plan]))
