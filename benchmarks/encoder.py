@@ -8,7 +8,7 @@ two narrow ResNet-18 and a narrow AlexNet).
 
 Usage::
 
-    python benchmarks/encoder.py [--threads 1] [--rounds 5] [--backbones resnet18-narrow,plain,plain-average]
+    python benchmarks/encoder.py [--threads 1] [--rounds 5] [--backbones resnet18-narrow,plain,plain-average,vgg-average]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--backbones", default="resnet18-narrow,plain,plain-average")
+    parser.add_argument("--backbones", default="resnet18-narrow,plain,plain-average,vgg-average")
     args = parser.parse_args(argv)
     names = args.backbones.split(",")
     generator = torch.Generator().manual_seed(0)

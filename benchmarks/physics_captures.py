@@ -8,7 +8,8 @@ parameters with the profile's encoder for both channels (trained if missing), ru
 :class:`~radarface.experiments.settings.PhysicsSettings` (``--set`` overrides a field, e.g.
 ``--set material=0.7 steps=80``), and prints per capture the vertex distance (mm, model frame)
 of the encoder and of (c), their means, the seconds per capture and, on all captures, the
-identification rate of the shapes. Single-threaded, as the settings say.
+identification rate of the shapes, and the wall time of all fits (``--set workers=1``: one after
+the other in this process; the profile's: side by side, one thread each).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import time
 
 import numpy as np
 
@@ -48,7 +50,9 @@ def main() -> None:
     images = captures.encoder_input("both")
     predicted = data["test"].denormalise(train.predict(encoder, images).numpy())
     start = {k: np.asarray(predicted[k]) for k in FITTED}
+    began = time.perf_counter()
     fits = fit_images(settings, face, images, start, training.radar_config())
+    wall = time.perf_counter() - began
     distances = real_data.capture_vertex_distances(face, captures, {"encoder": start, "(c)": fits.params})
     print(settings)
     for i in range(len(captures)):
@@ -58,7 +62,8 @@ def main() -> None:
               f"{material}")
     lower = int((distances["(c)"] < distances["encoder"]).sum())
     print({k: round(float(v.mean()), 3) for k, v in distances.items()},
-          f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture")
+          f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture; all fits "
+          f"{wall:.0f} s wall with {settings.workers} worker(s) (0 = one per core)")
     if len(set(captures.subject)) > 1 and np.unique(captures.subject, return_counts=True)[1].min() > 1:
         for name, params in (("encoder", start), ("(c)", fits.params)):
             r = real_data.identity_analysis(params["shape"], captures.subject)

@@ -126,5 +126,11 @@ def test_shared_trunk_predicts_every_target_unbounded_from_one_network():
     assert flat.fc.in_features == 256 * 4 * 4 and pooled.fc.in_features == 256
     with pytest.raises(ValueError, match="pool must be"):
         backbones.plain_cnn(1, 5, 64, pool="max")
+    double = Encoder(2, 64, 10, 7, backbone="vgg-average", center_depth=1).heads["all"]
+    convs = [m for m in double.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128, 256, 256] and double.fc.in_features == 256
+    assert double(torch.rand(2, 3, 64, 64)).shape == (2, 23)
+    with pytest.raises(ValueError, match="convs"):
+        backbones.plain_cnn(1, 5, 64, convs=0)
     with pytest.raises(ValueError, match="plain"):
         Encoder(1, 32, 10, 7, backbone="nope")

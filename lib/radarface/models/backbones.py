@@ -6,7 +6,8 @@ Three families, each a function ``(in_channels, n_out, image_size) -> nn.Module`
 - :func:`resnet` — torchvision's ResNet-50 (``depth=50``, the paper's) or ResNet-18
   (``depth=18``, optionally narrowed with ``width``), without pretrained weights.
 - :func:`alexnet` — torchvision's AlexNet (the paper's pose network) or a narrow copy.
-- :func:`plain_cnn` — a plain stack of convolution blocks with a flattened linear head
+- :func:`plain_cnn` — a plain stack of convolution blocks (one or two convolutions each) with a flattened
+  or average-pooled linear head
   (profile ``cpu``, one network for all targets).
 - :func:`tiny_cnn` — three strided convolutions, for the smoke profile and tests.
 
@@ -161,8 +162,9 @@ def alexnet(in_channels: int, n_out: int, image_size: int, *, width: float = 1.0
 
 
 class PlainCNN(nn.Module):
-    """Blocks of 3×3 convolution, batch norm, ReLU and 2×2 max pool (widths w, 2w, 4w, ...), then one linear
-    layer on the *flattened* last map.
+    """Blocks of ``convs`` × (3×3 convolution, batch norm, ReLU) and a 2×2 max pool (widths w, 2w, 4w, ...),
+    then one linear layer on the *flattened* last map. Two convolutions per block (as in VGG) see
+    5 × 5 pixels of a block's input before it is halved, and have a nonlinearity between them.
 
     Flattening keeps where on the face a feature was seen; a global average pool (as in
     ResNet's head, ``pool="average"``) keeps only whether it was seen, and leaves the
@@ -170,11 +172,13 @@ class PlainCNN(nn.Module):
     """
 
     def __init__(self, in_channels: int, n_out: int, image_size: int, *, width: int = 32, blocks: int = 4,
-                 pool: str = "flatten"):
+                 pool: str = "flatten", convs: int = 1):
         super().__init__()
         _check_channels(in_channels)
         if pool not in ("flatten", "average"):
             raise ValueError(f"pool must be 'flatten' or 'average', got {pool!r}")
+        if not isinstance(convs, int) or convs < 1:
+            raise ValueError(f"convs (convolutions per block) must be an integer >= 1, got {convs!r}")
         side = image_size // 2**blocks
         if side < 1:
             raise ValueError(f"{blocks} blocks halve a {image_size} px image to nothing; use fewer blocks")
@@ -182,9 +186,10 @@ class PlainCNN(nn.Module):
         cin = in_channels
         for i in range(blocks):
             cout = width * 2**i
-            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
-            cin = cout
+            for _ in range(convs):
+                layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+                cin = cout
+            layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.pool = nn.Flatten() if pool == "flatten" else nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(cin * (side * side if pool == "flatten" else 1), n_out)
@@ -195,10 +200,10 @@ class PlainCNN(nn.Module):
 
 
 def plain_cnn(in_channels: int, n_out: int, image_size: int, *, width: int = 32, blocks: int = 4,
-              pool: str = "flatten") -> nn.Module:
+              pool: str = "flatten", convs: int = 1) -> nn.Module:
     """:class:`PlainCNN` from (B, in_channels, H, W) to (B, n_out)."""
     stem_stride(image_size)
-    return PlainCNN(in_channels, n_out, image_size, width=width, blocks=blocks, pool=pool)
+    return PlainCNN(in_channels, n_out, image_size, width=width, blocks=blocks, pool=pool, convs=convs)
 
 
 class TinyCNN(nn.Module):
