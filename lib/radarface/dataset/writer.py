@@ -34,6 +34,7 @@ from radarface.dataset import schema, store
 from radarface.dataset.store import Fields, Journal
 from radarface.runtime import exclusive_lock, exit_with_parent, resolve_workers, single_threaded_children
 
+
 class SampleSource(Protocol):
     """What a worker renders: ``setup()`` once, then one dict of arrays per sample index."""
 

@@ -3,9 +3,10 @@
 :func:`fit_images` runs :func:`radarface.physics_fit.fit_physics` once per image (amplitude and
 depth), each from its own starting estimate (the encoder's or the autoencoder's) and with its
 own fitting renderer planned on that start; the images are fitted side by side in
-``settings.workers`` processes of one thread each (one fit does not keep two threads busy). On the synthetic test split the rendering
-parameters the images were made with are known and passed; a capture states none, so its fit
-uses the radar's evaluation values (``render_params=None``; see :mod:`radarface.physics_fit`).
+``settings.workers`` processes of one thread each (one fit does not keep two threads busy).
+On the synthetic test split the rendering parameters the images were made with are known and
+passed; a capture states none, so its fit uses the radar's evaluation values
+(``render_params=None``; see :mod:`radarface.physics_fit`).
 """
 
 from __future__ import annotations
