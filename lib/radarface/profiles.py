@@ -134,9 +134,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         # docs/tuning.md ("Settings of the cpu profile")
         "model": "auto",
         "n_samples": 10_000,
-        # one plain network for all targets, AdamW with a one-cycle schedule, light image noise
-        "encoder_backbone": "plain-average",
-        "encoder_epochs": 12,
+        # one plain network for all targets (two convolutions per block), AdamW with a one-cycle
+        # schedule, light image noise
+        "encoder_backbone": "vgg-average",
+        "encoder_epochs": 8,
         "encoder_batch": 32,
         "encoder_lr": ("one-cycle", 0.024),
         "encoder_optimizer": "adamw",
@@ -151,18 +152,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         "decoder_lr": ("one-cycle", 0.02),
         "decoder_batch": 64,
         "decoder_background_weight": 0.1,
-        "autoencoder_epochs": 2,
+        "autoencoder_epochs": 1,
         "autoencoder_lr": 1e-4,
         "autoencoder_select": "val_param",
         "param_loss_weight": 0.01,
         "autoencoder_batch": 64,
         "tta_blend": 0.65,
-        "tta_steps": 60,
+        "tta_steps": 30,
         "tta_lr": 0.003,
         "tta_prior_weight": 5e-4,
         "tta_depth_weight": 0.3,
         "tta_encoder_batch": 64,
-        "tta_encoder_steps": 200,
+        "tta_encoder_steps": 100,
         "gap_epochs": 3,
         "physics_steps": 30,
         "physics_test_images": 10,  # per capture set and of the synthetic test split: about 40 s each
