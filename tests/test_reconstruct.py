@@ -7,6 +7,7 @@ surrogate capture file; everything else runs on those.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,7 @@ def test_shipped_cpu_weights_reconstruct_captures_without_data_or_training(tmp_p
     manifest = json.loads((folder / "manifest.json").read_text())
     sizes = [n["bytes"] for n in manifest["networks"].values()]
     assert max(sizes) < 10e6 and sum(sizes) < 20e6, sizes
+    assert not re.search(r'"(\w+:)?/', json.dumps(manifest)), "the manifest holds an absolute path of the machine"
     cfg = profiles.resolve("cpu")
     face = DatasetSettings.from_profile(cfg).face_model()
     render = RadarConfig.from_profile(cfg, max_internal_pitch_mm=4.0, voxel_depth_mm=6.0, surface_spacing_mm=2.5)

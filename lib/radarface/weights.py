@@ -51,7 +51,7 @@ from radarface.models.autoencoder import Autoencoder, channels_for
 from radarface.models.decoder import LearnedRenderer
 from radarface.models.encoder import Encoder, EncoderEnsemble
 from radarface.radar import RadarConfig
-from radarface.run import git_commit
+from radarface.run import git_commit, scrub_paths
 
 FORMAT_NAME: str = "radarface-weights"
 FORMAT_VERSION: int = 1
@@ -219,7 +219,7 @@ def export_weights(cfg: dict[str, Any], out_dir: str | Path, *, inputs: tuple[st
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "profile": cfg["profile"],
                 "commit": git_commit(), "published_run_commit": run_commit, "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "dataset": data_path.name,
-                "face_model": {"name": face.name, "source": face.source, "hash": face.content_hash(),
+                "face_model": {"name": face.name, "source": scrub_paths(face.source), "hash": face.content_hash(),
                                "n_shape": face.n_shape, "n_expression": face.n_expression,
                                "n_vertices": face.n_vertices},
                 "radar": data_settings.radar_config().to_dict(),
