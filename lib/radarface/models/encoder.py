@@ -18,7 +18,8 @@ Backbones (``backbone``):
 - ``"plain"`` (beyond the paper): ONE plain CNN (:func:`.backbones.plain_cnn`) with one
   linear head for all targets, unbounded; ``"plain-average"`` the same with a global
   average pool instead of the flattened map; ``"vgg-average"`` that with two convolutions per
-  block (as in VGG; about three times the cost); ``"tiny-shared"`` one tiny CNN.
+  block (as in VGG; about three times the cost); ``"vgg-average-w24"`` (profile ``cpu``) that
+  24 rather than 32 channels wide (1.5 times faster); ``"tiny-shared"`` one tiny CNN.
 
 ``center_depth`` (beyond the paper): the shape and expression networks see the depth
 channel with the face's mean depth removed and the relief scaled to about unit size
@@ -55,6 +56,7 @@ SHARED_BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "plain": partial(backbones.plain_cnn, width=32, blocks=4),
     "plain-average": partial(backbones.plain_cnn, width=32, blocks=4, pool="average"),
     "vgg-average": partial(backbones.plain_cnn, width=32, blocks=4, pool="average", convs=2),
+    "vgg-average-w24": partial(backbones.plain_cnn, width=24, blocks=4, pool="average", convs=2),
     "tiny-shared": partial(backbones.tiny_cnn, width=8),
 }
 
