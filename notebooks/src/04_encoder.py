@@ -19,12 +19,16 @@
 # `python -m radarface.run --profile cpu --only 04 --sweep inputs=amplitude,depth,both`.
 #
 # Beyond the paper, as profile settings (the `paper` profile keeps the paper's choices):
-# `encoder_backbone = "plain-average"` replaces the three networks by ONE plain CNN
-# (four convolution blocks, a global average pool, one linear layer for every target,
-# outputs unbounded), trained with AdamW on a one-cycle schedule (`encoder_lr =
+# `encoder_backbone = "vgg-average"` replaces the three networks by ONE plain CNN
+# (four blocks of two 3 × 3 convolutions, a global average pool, one linear layer for every
+# target, outputs unbounded; `"plain-average"` has one convolution per block), trained with AdamW on a one-cycle schedule (`encoder_lr =
 # ("one-cycle", peak)`, `encoder_optimizer = "adamw"`) and light image noise
 # (`encoder_augment`); in the measurements of `docs/tuning.md` it learned the face better,
-# in less time, than the paper's three networks at the sizes a CPU can train.
+# in less time, than the paper's three networks at the sizes a CPU can train. The second
+# convolution per block is what made the difference there: each block then sees 5 × 5
+# pixels of its input, with a nonlinearity in between, before halving it, whereas a wider
+# network with one convolution per block, a flattened head or more epochs bought much less
+# for their cost (`docs/tuning.md`, "Encoder: width, the blocks and the head").
 # `encoder_loss = "vertices"` weights each face coefficient's squared error by how far
 # its mode moves the face (`radarface.metrics.vertex_metric`: the loss is then the mean
 # squared vertex distance, rescaled, plus the pose error), so the network spends its
@@ -42,7 +46,7 @@
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
 inputs = "both"  # amplitude | depth | both
-backbone = None  # None: the profile's; or "tiny", "plain", "plain-average", "resnet18-narrow", "resnet18", "resnet50"
+backbone = None  # None: the profile's; or "tiny", "plain", "plain-average", "vgg-average", "resnet18-narrow", "resnet18", "resnet50"
 epochs = None
 batch = None
 seed = None

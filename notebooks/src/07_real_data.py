@@ -76,7 +76,7 @@ print("simulated:", captures.simulated, "| subjects:", sorted(map(str, set(captu
       "| expressions:", sorted(map(str, set(captures.expression))))
 
 # %%
-picks = np.linspace(0, len(captures) - 1, min(6, len(captures))).astype(int)
+picks = meas.evenly_spaced(len(captures), 6)
 axes = plot_sample_grid(captures.amplitude[picks], captures.depth[picks],
                         titles=[f"{captures.subject[i]} · {captures.expression[i]}" for i in picks])
 save(axes.flat[0].figure, "07_captures");
