@@ -19,10 +19,12 @@
 # `python -m radarface.run --profile cpu --only 04 --sweep inputs=amplitude,depth,both`.
 #
 # Beyond the paper, as profile settings (the `paper` profile keeps the paper's choices):
-# `encoder_backbone = "vgg-average"` replaces the three networks by ONE plain CNN
-# (four blocks of two 3 × 3 convolutions, a global average pool, one linear layer for every
-# target, outputs unbounded; `"plain-average"` has one convolution per block), trained with AdamW on a one-cycle schedule (`encoder_lr =
-# ("one-cycle", peak)`, `encoder_optimizer = "adamw"`) and light image noise
+# `encoder_backbone = "vgg-average-w24"` replaces the three networks by ONE plain CNN
+# (four blocks of two 3 × 3 convolutions, 24 to 192 channels, a global average pool, one
+# linear layer for every target, outputs unbounded; `"vgg-average"` is the same network 32
+# channels wide, `"plain-average"` has one convolution per block), trained with AdamW on a
+# one-cycle schedule (`encoder_lr = ("one-cycle", peak)`, `encoder_optimizer = "adamw"`) and
+# light image noise
 # (`encoder_augment`); in the measurements of `docs/tuning.md` it learned the face better,
 # in less time, than the paper's three networks at the sizes a CPU can train. The second
 # convolution per block is what made the difference there: each block then sees 5 × 5
@@ -46,7 +48,8 @@
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | cpu | paper
 inputs = "both"  # amplitude | depth | both
-backbone = None  # None: the profile's; or "tiny", "plain", "plain-average", "vgg-average", "resnet18-narrow", "resnet18", "resnet50"
+backbone = None  # None: the profile's; or "tiny", "plain", "plain-average", "vgg-average", "vgg-average-w24",
+#   "resnet18-narrow", "resnet18", "resnet50"
 epochs = None
 batch = None
 seed = None
