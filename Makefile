@@ -26,8 +26,9 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m radarface.run --profile $(PROFILE)
 
+# Two workers: the whole-run tests (own folders) beside the rest, which share data/ (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" tests lib/radarface
