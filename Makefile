@@ -28,7 +28,7 @@ reproduce: $(STAMP)
 
 # Two workers: the whole-run tests (own folders) beside the rest, which share data/ (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow" tests lib/radarface

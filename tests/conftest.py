@@ -1,4 +1,4 @@
-"""Shared test set-up: headless matplotlib, figures written to a temporary folder, xdist groups."""
+"""Shared test set-up: headless matplotlib, figures written to a temporary folder, two xdist workers."""
 
 import os
 
@@ -16,18 +16,24 @@ def pytest_configure(config):
         os.environ["RADARFACE_FIGURES"] = tempfile.mkdtemp(prefix="radarface-figures-")
 
 
-#: xdist group of every test not marked with one: they share ``data/`` (the smoke dataset, and
-#: checkpoints of which a run trains one at a time), so they stay in one worker, in order.
-SHARED_DATA_GROUP = "shared-data"
+#: Test files that run notebook chains in folders of their own (data, runs and figures in a
+#: temporary folder). With ``pytest -n 2`` (``make test``) they run in one worker beside all the
+#: other tests, which share ``data/`` (the smoke dataset, and checkpoints of which a run trains one
+#: at a time) and so stay together in the other worker, in collection order.
+OWN_FOLDERS: tuple[str, ...] = ("tests/test_reproduce.py::",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Put each test without an ``xdist_group`` mark in :data:`SHARED_DATA_GROUP`.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduling with two scopes: :data:`OWN_FOLDERS`, and everything else.
 
-    ``make test`` runs ``pytest -n 2 --dist loadgroup``: the tests marked with a group of their
-    own (whole runs in folders of their own) run in the second worker, beside all the others.
+    (``--dist loadgroup`` would say the same with marks, but it renames node ids, which pytest 9.2
+    derives from the collection tree and no longer lets a plugin change.)
     """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(SHARED_DATA_GROUP))
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "own folders" if nodeid.startswith(OWN_FOLDERS) else "shared data"
+
+    return TwoScopes(config, log)

@@ -24,7 +24,6 @@ def _processes_using(marker: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("own-folders")  # its own data, runs and figures: beside the other tests
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to look for stray processes")
 def test_reproduce_killed_in_notebook_04_resumes_with_dataset_and_checkpoints(tmp_path):
     env = dict(os.environ, RADARFACE_DATA=str(tmp_path / "data"), RADARFACE_RUNS=str(tmp_path / "runs"),
@@ -65,7 +64,6 @@ def _cpu_face_model_available() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("own-folders")
 @pytest.mark.skipif(not _cpu_face_model_available(), reason="the cpu profile's face model (ICT-FaceKit in ../shared) is absent")
 def test_every_notebook_passes_its_own_checks_with_the_cpu_profiles_face_model(tmp_path, monkeypatch):
     from radarface import profiles, run
