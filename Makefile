@@ -45,7 +45,7 @@ results: $(STAMP)
 
 # Timing benchmarks that print side-by-side ratios (encoder_accuracy.py and physics_recovery.py are
 # experiments with arguments and long runs: call them directly).
-BENCHMARKS := render renderer_speed dataset encoder physics_fit
+BENCHMARKS := render renderer_speed dataset encoder decoder physics_fit
 bench: $(STAMP)
 	for b in $(BENCHMARKS); do $(PY) benchmarks/$$b.py || exit 1; done
 
