@@ -426,3 +426,17 @@ def test_a_full_disk_while_combining_leaves_nothing_behind(tmp_path, monkeypatch
                                              r"free\); nothing was written: free some space and rerun combine"):
         combine(shards, tmp_path / "all.h5")
     assert not (tmp_path / "all.h5").exists() and not _leftovers(tmp_path)
+
+
+def test_a_dataset_is_recorded_as_a_stage_made_then_reused_with_its_generation_seconds(tmp_path, monkeypatch):
+    from radarface import progress
+
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
+    monkeypatch.setenv(progress.STAGES_ENV, str(tmp_path / "stages.jsonl"))
+    path = write(tmp_path / "toy.h5")
+    made = progress.read_stages(tmp_path / "stages.jsonl")
+    assert list(made) == ["toy.h5"] and made["toy.h5"]["made"]
+    assert made["toy.h5"]["seconds"] == pytest.approx(schema.generation_stats(path)["seconds"], abs=0.06)
+    (tmp_path / "stages.jsonl").unlink()
+    write(tmp_path / "toy.h5", source=ToySource(forbid=True))
+    assert progress.read_stages(tmp_path / "stages.jsonl") == {"toy.h5": made["toy.h5"] | {"made": False}}

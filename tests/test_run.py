@@ -175,3 +175,33 @@ def test_publish_refuses_an_incomplete_run(tmp_path):
     written = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
     with pytest.raises(ValueError, match="publishing needs every notebook"):
         run.publish("smoke", written, tmp_path / "out")
+
+
+def test_the_runner_keeps_the_stages_a_notebook_used_and_estimates_adjust_for_them(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setenv("RADARFACE_DATA", str(data))
+    code = ("from radarface import paths, progress\n"
+            "progress.record_stage(paths.data_dir() / 'synthetic_x.h5', made=True, seconds=500.0)\n"
+            "progress.record_stage(paths.data_dir() / 'checkpoints' / 'enc.pt', made=False, seconds=300.0)")
+    _notebook(tmp_path / "01_a.ipynb", code)
+    run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)
+    manifest = run.read_manifest(tmp_path / "out")
+    assert manifest["01_a.ipynb"]["stages"] == {"synthetic_x.h5": {"made": True, "seconds": 500.0},
+                                                "checkpoints/enc.pt": {"made": False, "seconds": 300.0}}
+    assert not list((tmp_path / "out").glob(".stages-*"))
+    stages = manifest["01_a.ipynb"]["stages"]
+    # nothing in data/: the dataset is made again (its 500 s stay), the encoder too (300 s more)
+    assert run.stage_adjusted(600.0, stages) == (900.0, 800.0)
+    (data / "synthetic_x.h5").write_bytes(b"")
+    (data / "checkpoints").mkdir(parents=True)
+    (data / "checkpoints" / "enc.pt").write_bytes(b"")
+    assert run.stage_adjusted(600.0, stages) == (100.0, 0.0)  # both reused: the notebook without them
+    # a published run that reused the encoder, on a machine without it: its training is added
+    (data / "checkpoints" / "enc.pt").unlink()
+    monkeypatch.setattr(run, "published_dir", lambda profile: tmp_path)
+    (tmp_path / "timings.json").write_text(json.dumps({"notebooks": {"01_b.ipynb": 100.0}, "probe_seconds": 0.5,
+                                                       "stages": {"01_b.ipynb": {"checkpoints/enc.pt": stages[
+                                                           "checkpoints/enc.pt"]}}}))
+    seconds, origin = run.estimates(["01_b.ipynb"], {}, "cpu", probe=lambda: 1.0)["01_b.ipynb"]
+    assert seconds == pytest.approx(800.0)  # (100 + 300) s there, × 2 here
+    assert origin == "published run × 2.00 (speed probe); 10 min 00 s making what data/ lacks"

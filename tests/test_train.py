@@ -371,3 +371,21 @@ def test_nan_in_the_data_is_named_as_such_not_as_a_learning_rate_problem():
     x[7, 2] = float("nan")
     with pytest.raises(ValueError, match=r"training samples \[7\].*NaN"):
         train.fit(_model(), _loss, (x, y), epochs=1, batch_size=40, progress=False, threads=1)
+
+
+def test_a_checkpoint_is_recorded_as_a_stage_made_or_reused_with_its_training_seconds(tmp_path, monkeypatch):
+    from radarface import progress
+
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv(progress.STAGES_ENV, str(tmp_path / "stages.jsonl"))
+    path = tmp_path / "data" / "checkpoints" / "run.pt"
+    trained = _fit(_model(), checkpoint=path)
+    made = progress.read_stages(tmp_path / "stages.jsonl")
+    assert list(made) == ["checkpoints/run.pt"] and made["checkpoints/run.pt"]["made"]
+    assert made["checkpoints/run.pt"]["seconds"] == pytest.approx(sum(trained.history["seconds"]), abs=0.06)
+    (tmp_path / "stages.jsonl").unlink()
+    _fit(_model(), checkpoint=path)  # reused
+    assert progress.read_stages(tmp_path / "stages.jsonl") == {"checkpoints/run.pt": made["checkpoints/run.pt"]
+                                                               | {"made": False}}
+    _fit(_model(), checkpoint=tmp_path / "elsewhere.pt")  # outside data/: no stage another machine could share
+    assert list(progress.read_stages(tmp_path / "stages.jsonl")) == ["checkpoints/run.pt"]

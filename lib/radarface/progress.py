@@ -6,12 +6,18 @@ looks frozen. When ``$RADARFACE_STATUS`` names a file, every bar made by :func:`
 also writes its current line there (at most once every ``mininterval`` seconds, atomically),
 and the runner echoes that line beside the notebook's name.
 
+Stages. When ``$RADARFACE_STAGES`` names a file, :func:`record_stage` appends to it one line per
+dataset or checkpoint a notebook uses: whether this run made it and how long making it took.
+The runner keeps them with the notebook's time, so that an estimate can tell a notebook that
+reused its dataset from one that generated it (:func:`radarface.run.estimates`).
+
 >>> with bar(total=3, desc="demo", disable=True) as b:
 ...     b.update(3)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,8 +25,50 @@ from typing import Any
 
 from tqdm import tqdm
 
+from radarface import paths
+
 #: Environment variable naming the status file a running notebook's bars report to.
 STATUS_ENV: str = "RADARFACE_STATUS"
+#: Environment variable naming the file a running notebook records the stages it used in.
+STAGES_ENV: str = "RADARFACE_STAGES"
+
+
+def record_stage(path: str | Path, *, made: bool, seconds: float | None) -> None:
+    """Note that the running notebook used the stage file ``path`` (a dataset or checkpoint in
+    ``data/``), made in this run or not, and the seconds its making took (None: unknown); no-op
+    when no stages file is set."""
+    target = os.environ.get(STAGES_ENV)
+    if not target:
+        return
+    path = Path(path).resolve()
+    try:
+        name = str(path.relative_to(paths.data_dir()))
+    except ValueError:
+        return  # outside data/: not a stage another machine could reuse
+    line = json.dumps({"file": name, "made": bool(made), "seconds": None if seconds is None else round(seconds, 1)})
+    try:
+        with open(target, "a") as fh:
+            fh.write(line + "\n")
+    except OSError:
+        pass  # a record for estimates: never let it fail the computation
+
+
+def read_stages(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The stages recorded in ``path`` by :func:`record_stage`: file -> {made, seconds} (made if any line says so)."""
+    stages: dict[str, dict[str, Any]] = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return stages
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        seen = stages.setdefault(row["file"], {"made": False, "seconds": None})
+        seen["made"] = seen["made"] or row["made"]
+        seen["seconds"] = row["seconds"] if row["seconds"] is not None else seen["seconds"]
+    return stages
 
 
 def write_status(line: str, path: str | Path | None = None) -> None:

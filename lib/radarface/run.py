@@ -13,7 +13,9 @@ Resumable. A notebook whose source, parameters, library code and upstream notebo
 unchanged since its last successful execution here is reused, not rerun (``--force`` reruns
 it); datasets and checkpoints are reused or resumed by the library itself, so a run killed
 mid-notebook continues where it stopped. Before starting, the runner prints each notebook
-with an estimated time (from the last run on this machine, else from the published run);
+with an estimated time (from the last run on this machine, else from the published run, with
+the time its notebooks spent making datasets and checkpoints taken out where ``data/`` holds
+them and added where it lacks them, :func:`estimates`);
 while a cell runs, the console shows its progress bar (samples, epochs, refinement steps)
 with an ETA. Every executed notebook opens with a provenance cell: commit, profile, date,
 cores, wall time.
@@ -277,11 +279,25 @@ def speed_probe(repeats: int = 3) -> float:
     return best
 
 
+def stage_adjusted(seconds: float, stages: dict[str, dict[str, Any]]) -> tuple[float, float]:
+    """(a notebook's ``seconds`` as it would take here, the part of it spent making stages missing here).
+
+    ``stages`` (:func:`radarface.progress.read_stages`): the datasets and checkpoints it used. Those
+    it made are taken out of its time; those missing in ``data/`` here are added back, with the
+    seconds their making took (a notebook that reused a dataset there generates it here).
+    """
+    made = sum(s["seconds"] or 0.0 for s in stages.values() if s["made"])
+    missing = sum(s["seconds"] or 0.0 for name, s in stages.items() if not (paths.data_dir() / name).exists())
+    return max(seconds - made, 0.0) + missing, missing
+
+
 def estimates(names: list[str], manifest: dict[str, Any], profile: str,
               probe: Any = speed_probe) -> dict[str, tuple[float | None, str]]:
     """Estimated seconds per executed notebook name and where the estimate comes from: the last run
     here, else the published run's time scaled by :func:`speed_probe` here against its own (``probe``:
-    a callable returning seconds, measured only when a published time is used)."""
+    a callable returning seconds, measured only when a published time is used); either adjusted for
+    the stages (datasets, checkpoints) that run made or reused and ``data/`` here lacks
+    (:func:`stage_adjusted`)."""
     try:
         timings = json.loads((published_dir(profile) / "timings.json").read_text())
     except (OSError, ValueError):
@@ -290,12 +306,16 @@ def estimates(names: list[str], manifest: dict[str, Any], profile: str,
     out = {}
     for name in names:
         if name in manifest:
-            out[name] = (float(manifest[name]["seconds"]), "last run here")
+            seconds, missing = stage_adjusted(float(manifest[name]["seconds"]), manifest[name].get("stages", {}))
+            out[name] = (seconds, "last run here" + (f"; {format_seconds(missing)} making what data/ lacks"
+                                                     if missing else ""))
         elif name in published:
             if scale is None:
                 scale = probe() / float(timings["probe_seconds"]) if timings.get("probe_seconds") else 1.0
                 origin = f"published run × {scale:.2f} (speed probe)" if timings.get("probe_seconds") else origin
-            out[name] = (float(published[name]) * scale, origin)
+            seconds, missing = stage_adjusted(float(published[name]), timings.get("stages", {}).get(name, {}))
+            out[name] = (seconds * scale, origin + (f"; {format_seconds(missing * scale)} making what data/ lacks"
+                                                    if missing else ""))
         else:
             out[name] = (None, "no run yet")
     return out
@@ -385,10 +405,14 @@ def run(profile: str, only: list[str] | None = None, params: dict[str, Any] | No
         guess = guesses[name][0]
         print(f"[{i}/{len(plan)}] {nb.name} {sweep or ''} -> {scrub_paths(str(target))}"
               + (f" (about {format_seconds(guess)})" if guess else ""), flush=True)
-        seconds = _execute(nb, target, values, out_dir)
+        stages_file = out_dir / f".stages-{target.stem}.jsonl"
+        stages_file.unlink(missing_ok=True)
+        seconds = _execute(nb, target, values, out_dir, stages_file)
         finish_notebook(target, provenance_cell(profile, values, seconds, commit) if provenance else None)
         manifest[name] = {"key": key, "seconds": round(seconds, 1),
-                          "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                          "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                          "stages": progress.read_stages(stages_file)}
+        stages_file.unlink(missing_ok=True)
         _write_json(out_dir / MANIFEST_NAME, manifest)
         print(f"    done in {format_seconds(seconds)}", flush=True)
         written.append(target)
@@ -410,10 +434,12 @@ def _print_plan(plan: list[tuple[Path, dict[str, Any], dict[str, Any]]],
           flush=True)
 
 
-def _execute(source: Path, target: Path, values: dict[str, Any], out_dir: Path) -> float:
-    """Execute ``source`` with ``values`` into ``target``, echoing its progress; return wall seconds."""
+def _execute(source: Path, target: Path, values: dict[str, Any], out_dir: Path, stages_file: Path) -> float:
+    """Execute ``source`` with ``values`` into ``target``, echoing its progress and recording the stages it
+    uses in ``stages_file`` (:func:`radarface.progress.record_stage`); return wall seconds."""
     status_file = out_dir / f".status-{target.stem}"
     os.environ[progress.STATUS_ENV] = str(status_file)  # the kernel inherits it
+    os.environ[progress.STAGES_ENV] = str(stages_file)
     # each profile's figures apart, so a smoke rebuild never mixes into a published cpu run
     figures = os.environ.get("RADARFACE_FIGURES")
     os.environ["RADARFACE_FIGURES"] = str(profile_figures_dir(values["profile"]))
@@ -429,6 +455,7 @@ def _execute(source: Path, target: Path, values: dict[str, Any], out_dir: Path) 
                            f"the executed copy with the traceback is {target}") from None
     finally:
         os.environ.pop(progress.STATUS_ENV, None)
+        os.environ.pop(progress.STAGES_ENV, None)
         if figures is None:
             os.environ.pop("RADARFACE_FIGURES", None)
         else:
@@ -480,6 +507,7 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
     timings = {"profile": profile, "commit": commits[0], "cores": os.cpu_count(),
                "probe_seconds": round(speed_probe(), 4),
                "notebooks": {p.name: manifest[p.name]["seconds"] for p in written},
+               "stages": {p.name: manifest[p.name].get("stages", {}) for p in written},
                "total_seconds": round(sum(manifest[p.name]["seconds"] for p in written), 1)}
     _write_json(target / "timings.json", timings)
     return target

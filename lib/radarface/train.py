@@ -428,6 +428,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
         if start_epoch >= epochs:
             if progress:
                 print(f"reusing finished run: {path}", file=sys.stderr)
+            _record(path, history, made=False)
             return _keep_best(model, best, FitResult(history, path, resumed_from=start_epoch, fingerprint=fingerprint))
     with training_lock(path):  # a second training of the same run is refused, not interleaved
         history, start_epoch, best = {}, 0, None
@@ -471,7 +472,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train_data: Data, val_data: Data | No
                 if bar is not None:
                     bar.close()
                 result.seconds = time.perf_counter() - start_time
+        _record(path, history, made=result.trained > 0)
         return _keep_best(model, best, result)
+
+
+def _record(path: Path | None, history: dict[str, list], *, made: bool) -> None:
+    """Note the checkpoint ``path`` for the batch runner's estimates, with the seconds all its epochs took."""
+    if path is not None:
+        progress_bars.record_stage(path, made=made, seconds=float(sum(history.get("seconds", []))))
 
 
 #: ``fit(optimizer=...)`` names.

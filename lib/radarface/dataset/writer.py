@@ -205,6 +205,8 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
                                   ignore=schema.COSMETIC_SETTINGS if complete else ())
             if complete:
                 journal.remove()  # left over if a run died between the final rename and cleanup
+                stats = schema.generation_stats(path) or {}
+                progress_bars.record_stage(path, made=False, seconds=stats.get("seconds"))
                 return path
     with _exclusive(journal):
         try:
@@ -256,6 +258,7 @@ def _generate_locked(path: Path, journal: Journal, fields: Fields, settings: dic
              "cpu_s_per_sample": round(cpu_seconds / rendered, 4) if rendered else None}
     store.assemble(path, journal, fields, settings, extra_attrs, complete=True)
     journal.remove()  # first: frees the space the sidecar may need
+    progress_bars.record_stage(path, made=True, seconds=seconds)
     try:
         schema.generation_log_path(path).write_text(json.dumps(stats, indent=1) + "\n")
     except OSError as err:  # the dataset is complete; only its timings are lost
