@@ -203,12 +203,21 @@ def test_blanket_calibration_and_noise_change_the_images(tmp_path):
 
 
 def test_ensure_surrogate_writes_under_radarface_data_and_reuses(tmp_path, monkeypatch):
+    from radarface import progress
+
     monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
+    monkeypatch.setenv(progress.STAGES_ENV, str(tmp_path / "stages.jsonl"))
     settings = meas.SurrogateSettings.from_profile(CFG, subjects=1, expressions="neutral", antenna_stride=16)
     path = meas.ensure_surrogate(settings, replace(DATA, workers=1), progress=False)
     assert path.parent == tmp_path and path.name.startswith("surrogate_smoke_")
     assert "profile smoke" in meas.read(path).attrs["description"]
+    seconds = meas.read(path).attrs["render_timing"]["wall_seconds"]
+    assert progress.read_stages(tmp_path / "stages.jsonl") == {path.name: {"made": True, "seconds": round(seconds, 1)}}
     assert meas.ensure_surrogate(settings, DATA, progress=False) == path  # reused: workers do not name it
+    assert progress.read_stages(tmp_path / "stages.jsonl")[path.name] == {"made": True, "seconds": round(seconds, 1)}
+    (tmp_path / "stages.jsonl").unlink()
+    meas.ensure_surrogate(settings, DATA, progress=False)
+    assert progress.read_stages(tmp_path / "stages.jsonl") == {path.name: {"made": False, "seconds": round(seconds, 1)}}
     assert meas.default_surrogate_path(settings, DATA) == path
     assert meas.default_surrogate_path(replace(settings, blanket=True), DATA) != path
     assert meas.default_surrogate_path(settings, replace(DATA, n_samples=DATA.n_samples + 1)) == path

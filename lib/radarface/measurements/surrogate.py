@@ -134,14 +134,16 @@ def render_config(options: SurrogateSettings, config: RadarConfig) -> RadarConfi
     return config.replace(**changes)
 
 
-def _existing(path: Path, manifest: dict[str, Any]) -> bool:
-    """True if ``path`` is a complete surrogate made with ``manifest``; ValueError if made otherwise."""
+def _existing(path: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The attributes of ``path`` if it is a complete surrogate made with ``manifest``, else None;
+    ValueError if made otherwise."""
     if not path.exists():
-        return False
+        return None
     try:
-        old = read(path).attrs.get("surrogate_settings") or {}
+        attrs = read(path).attrs
     except MeasurementFormatError:
-        return False  # unreadable or incomplete: make it again
+        return None  # unreadable or incomplete: make it again
+    old = attrs.get("surrogate_settings") or {}
 
     def flat(manifest: dict[str, Any]) -> dict[str, Any]:  # settings spread out, so a diff names the field
         return {**{k: v for k, v in manifest.items() if k != "settings"}, **manifest.get("settings", {})}
@@ -150,7 +152,7 @@ def _existing(path: Path, manifest: dict[str, Any]) -> bool:
     if diffs:
         raise ValueError(f"surrogate file {path} was made with {'; '.join(diffs)}; delete it, pass "
                          "overwrite=True, or choose another path")
-    return True
+    return attrs
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,9 @@ def make_surrogate(path: str | Path, settings: SurrogateSettings, config: RadarC
     path = Path(path)
     config = render_config(settings, config)
     manifest = surrogate_manifest(settings, config, model)
-    if not overwrite and _existing(path, manifest):
+    found = None if overwrite else _existing(path, manifest)
+    if found is not None:
+        progress_bars.record_stage(path, made=False, seconds=(found.get("render_timing") or {}).get("wall_seconds"))
         return path
     tx, rx, tx_index, rx_index = _antenna_subset(config, settings.antenna_stride)
     job = _Job(model, config, settings, tx, rx, calibration(settings, tx, rx, _rng(settings.seed, 3)),
@@ -214,7 +218,9 @@ def make_surrogate(path: str | Path, settings: SurrogateSettings, config: RadarC
                         disable=not progress))
     timing = {"wall_seconds": round(time.perf_counter() - start, 2), "workers": workers,
               "cpu_seconds_per_capture": round(float(np.mean([r["cpu_s"] for r in results])), 3)}
-    return write(path, _surrogate_captures(profile, job, results, tx_index, rx_index, manifest, timing))
+    written = write(path, _surrogate_captures(profile, job, results, tx_index, rx_index, manifest, timing))
+    progress_bars.record_stage(path, made=True, seconds=timing["wall_seconds"])
+    return written
 
 
 def _surrogate_captures(profile: str | None, job: _Job, results: list[dict[str, Any]], tx_index: np.ndarray,
