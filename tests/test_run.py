@@ -205,3 +205,11 @@ def test_the_runner_keeps_the_stages_a_notebook_used_and_estimates_adjust_for_th
     seconds, origin = run.estimates(["01_b.ipynb"], {}, "cpu", probe=lambda: 1.0)["01_b.ipynb"]
     assert seconds == pytest.approx(800.0)  # (100 + 300) s there, × 2 here
     assert origin == "published run × 2.00 (speed probe); 10 min 00 s making what data/ lacks"
+    # a later notebook that reused the same encoder there finds it made by the first here: counted once
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    timings["notebooks"]["02_c.ipynb"] = 50.0
+    timings["stages"]["02_c.ipynb"] = timings["stages"]["01_b.ipynb"]
+    (tmp_path / "timings.json").write_text(json.dumps(timings))
+    guesses = run.estimates(["01_b.ipynb", "02_c.ipynb"], {}, "cpu", probe=lambda: 1.0)
+    assert guesses["01_b.ipynb"][0] == pytest.approx(800.0)
+    assert guesses["02_c.ipynb"] == (pytest.approx(100.0), "published run × 2.00 (speed probe)")

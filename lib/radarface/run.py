@@ -279,15 +279,20 @@ def speed_probe(repeats: int = 3) -> float:
     return best
 
 
-def stage_adjusted(seconds: float, stages: dict[str, dict[str, Any]]) -> tuple[float, float]:
+def stage_adjusted(seconds: float, stages: dict[str, dict[str, Any]], planned: set[str] | None = None
+                   ) -> tuple[float, float]:
     """(a notebook's ``seconds`` as it would take here, the part of it spent making stages missing here).
 
     ``stages`` (:func:`radarface.progress.read_stages`): the datasets and checkpoints it used. Those
     it made are taken out of its time; those missing in ``data/`` here are added back, with the
-    seconds their making took (a notebook that reused a dataset there generates it here).
+    seconds their making took (a notebook that reused a dataset there generates it here), unless
+    they are in ``planned``: made by a notebook before it in the run. ``planned`` gains its stages.
     """
+    planned = set() if planned is None else planned
     made = sum(s["seconds"] or 0.0 for s in stages.values() if s["made"])
-    missing = sum(s["seconds"] or 0.0 for name, s in stages.items() if not (paths.data_dir() / name).exists())
+    missing = sum(s["seconds"] or 0.0 for name, s in stages.items()
+                  if name not in planned and not (paths.data_dir() / name).exists())
+    planned.update(stages)
     return max(seconds - made, 0.0) + missing, missing
 
 
@@ -296,24 +301,26 @@ def estimates(names: list[str], manifest: dict[str, Any], profile: str,
     """Estimated seconds per executed notebook name and where the estimate comes from: the last run
     here, else the published run's time scaled by :func:`speed_probe` here against its own (``probe``:
     a callable returning seconds, measured only when a published time is used); either adjusted for
-    the stages (datasets, checkpoints) that run made or reused and ``data/`` here lacks
-    (:func:`stage_adjusted`)."""
+    the stages (datasets, checkpoints) that run made or reused and ``data/`` here lacks, each counted
+    once, for the first of ``names`` (in run order) that uses it (:func:`stage_adjusted`)."""
     try:
         timings = json.loads((published_dir(profile) / "timings.json").read_text())
     except (OSError, ValueError):
         timings = {}
     published, scale, origin = timings.get("notebooks", {}), None, "published run"
-    out = {}
+    out, planned = {}, set()  # stages made by the notebooks before: one making each
     for name in names:
         if name in manifest:
-            seconds, missing = stage_adjusted(float(manifest[name]["seconds"]), manifest[name].get("stages", {}))
+            seconds, missing = stage_adjusted(float(manifest[name]["seconds"]), manifest[name].get("stages", {}),
+                                              planned)
             out[name] = (seconds, "last run here" + (f"; {format_seconds(missing)} making what data/ lacks"
                                                      if missing else ""))
         elif name in published:
             if scale is None:
                 scale = probe() / float(timings["probe_seconds"]) if timings.get("probe_seconds") else 1.0
                 origin = f"published run × {scale:.2f} (speed probe)" if timings.get("probe_seconds") else origin
-            seconds, missing = stage_adjusted(float(published[name]), timings.get("stages", {}).get(name, {}))
+            seconds, missing = stage_adjusted(float(published[name]), timings.get("stages", {}).get(name, {}),
+                                              planned)
             out[name] = (seconds * scale, origin + (f"; {format_seconds(missing * scale)} making what data/ lacks"
                                                     if missing else ""))
         else:
