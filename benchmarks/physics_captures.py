@@ -1,6 +1,6 @@
 """Method (c) on the profile's surrogate captures, from the encoder's estimate: vertex distance and identification.
 
-    python benchmarks/physics_captures.py [--profile cpu] [--blanket] [--n 40] [--set FIELD=JSON ...]
+    python benchmarks/physics_captures.py [--profile cpu] [--blanket | --synthetic] [--n 40] [--set FIELD=JSON ...]
 
 Loads (or makes) the profile's surrogate captures (notebook 07's file), predicts each capture's
 parameters with the profile's encoder for both channels (trained if missing), runs
@@ -10,6 +10,9 @@ parameters with the profile's encoder for both channels (trained if missing), ru
 of the encoder and of (c), their means, the seconds per capture and, on all captures, the
 identification rate of the shapes, and the wall time of all fits (``--set workers=1``: one after
 the other in this process; the profile's: side by side, one thread each).
+
+``--synthetic``: the first ``--n`` images of the synthetic test split instead, each fitted with the
+rendering parameters it was made with (as notebook 08's synthetic comparison; no receiver noise).
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import time
 import numpy as np
 
 from radarface import measurements as meas
-from radarface import profiles, train
+from radarface import metrics, profiles, train
 from radarface.dataset import DatasetSettings
 from radarface.experiments import real_data
-from radarface.experiments.fitting import encoder_data, profile_encoder
+from radarface.experiments.fitting import decoder_data, encoder_data, profile_encoder
 from radarface.experiments.physics import FITTED, fit_images
 from radarface.experiments.settings import PhysicsSettings
 
@@ -34,7 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=profiles.names())
     parser.add_argument("--blanket", action="store_true", help="the surrogate set with a blanket in front of the face")
-    parser.add_argument("--n", type=int, default=40, help="captures, evenly spaced over the file")
+    parser.add_argument("--synthetic", action="store_true", help="the first --n images of the synthetic test split")
+    parser.add_argument("--n", type=int, default=40, help="captures, evenly spaced over the file (or test images)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
     args = parser.parse_args()
     cfg = profiles.resolve(args.profile, surrogate_blanket=args.blanket)
@@ -42,6 +46,8 @@ def main() -> None:
     settings = dataclasses.replace(PhysicsSettings.from_profile(cfg), **overrides)
     training = DatasetSettings.from_profile(cfg)
     face = training.face_model()
+    if args.synthetic:
+        return synthetic(cfg, settings, face, training.radar_config(), args.n)
     captures = meas.load(meas.ensure_surrogate(meas.SurrogateSettings.from_profile(cfg), training),
                          training.radar_config())
     captures = captures.spread(args.n)
@@ -69,6 +75,31 @@ def main() -> None:
             r = real_data.identity_analysis(params["shape"], captures.subject)
             print(f"{name}: identified {r['identification_rate']:.3f} (chance {r['chance_rate']:.3f}), "
                   f"within {r['within']:+.3f}, between {r['between']:+.3f}")
+
+
+def synthetic(cfg: dict, settings: PhysicsSettings, face, config, n: int) -> None:
+    """Method (c) on the first ``n`` test images from the encoder's estimate: vertex distances (mm, model frame)."""
+    data = encoder_data(cfg, "both")
+    encoder, _, _ = profile_encoder(cfg, data, progress=False)
+    test = decoder_data(cfg, "both")["test"]  # targets with the rendering parameters
+    images, targets = (t[:n] for t in test.tensors())
+    truth = test.denormalise(targets.double().numpy())
+    render = [{k: float(v) for k, v in zip(test.normaliser.render_names, row) if k != "snr_db"} for row in truth["render"]]
+    predicted = data["test"].denormalise(train.predict(encoder, images).numpy())
+    start = {k: np.asarray(predicted[k]) for k in FITTED}
+    began = time.perf_counter()
+    fits = fit_images(settings, face, images, start, config, render_params=render)
+    wall = time.perf_counter() - began
+    print(settings)
+    mm = {name: metrics.vertex_errors(face, truth, p)[:, face.face_mask].mean(axis=1)
+          for name, p in (("encoder", start), ("(c)", fits.params))}
+    for i in range(n):
+        material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
+        print(f"{i:2d}: encoder {mm['encoder'][i]:.2f} mm -> (c) {mm['(c)'][i]:.2f} mm (image's diffuse share "
+              f"{render[i]['material']:.2f}{material}), {fits.seconds[i]:.0f} s")
+    lower = int((mm["(c)"] < mm["encoder"]).sum())
+    print({k: round(float(v.mean()), 3) for k, v in mm.items()}, f"(c) lower on {lower} of {n}; "
+          f"{fits.seconds.mean():.1f} s per image; all fits {wall:.0f} s wall with {settings.workers} worker(s)")
 
 
 if __name__ == "__main__":

@@ -150,3 +150,45 @@ def test_format_rows_shows_every_method_and_a_dash_for_what_is_not_defined():
     assert len(lines) == 3 and lines[0].split()[:3] == ["method", "vertex", "mm"]
     assert lines[1].split() == ["mean", "face", "7.50", "–", "–", "–"]
     assert lines[2].split() == ["encoder", "5.84", "0.95", "(0.23)", "+0.71", "–"]
+
+
+def test_on_the_test_split_c_renders_each_images_own_diffuse_share_not_a_fitted_one(model, monkeypatch):
+    # (a) and (b) are given every test image's rendering parameters; (c) must be too, even when the
+    # settings fit the share (as on captures, which state none).
+    names = ("dynamic_range_db", "material", "aperture_mm", "snr_db")
+    rng = np.random.default_rng(0)
+    n, dims = 3, (4, 3, 6)
+    params = rng.standard_normal((n, sum(dims)))
+    render = np.column_stack([[18.0, 22.0, 27.0], [0.05, 0.3, 0.6], [200.0, 190.0, 210.0], [40.0, 40.0, 40.0]])
+
+    class Test:
+        normaliser = type("N", (), {"render_names": names})()
+
+        def __len__(self):
+            return n
+
+        def tensors(self):
+            return torch.zeros(n, 2, 8, 8), torch.tensor(np.hstack([params, render]))
+
+        def denormalise(self, vectors):
+            vectors = np.asarray(vectors, dtype=np.float64)
+            parts = np.split(vectors[:, :sum(dims)], np.cumsum(dims)[:-1], axis=1)
+            out = dict(zip(("shape", "expression", "pose"), parts))
+            return out | ({"render": vectors[:, sum(dims):]} if vectors.shape[1] > sum(dims) else {})
+
+    nets = type("Nets", (), {"data": {"test": Test()},
+                             "autoencoder": type("A", (), {"n_encoded": sum(dims), "n_params": sum(dims)})()})()
+    seen = {}
+
+    def fake_fit_images(settings, face, images, starts, config, *, render_params=None, show=True):
+        seen.update(settings=settings, render_params=render_params)
+        return physics.PhysicsFits({k: starts[k] for k in physics.FITTED}, np.zeros(n), [{}] * n)
+
+    monkeypatch.setattr(physics.ev, "predict_methods", lambda *a, **k: ({physics.ev.ENCODER: params}, None, None))
+    monkeypatch.setattr(physics, "fit_images", fake_fit_images)
+    settings = PhysicsSettings(steps=2, speckle="expected", material="fit")
+    rows, _ = physics.compare_on_test_split(settings, None, model, nets, SMALL, n, show=False)
+    assert seen["settings"].material is None and seen["settings"].steps == 2
+    assert [r["material"] for r in seen["render_params"]] == [0.05, 0.3, 0.6]
+    assert all("snr_db" not in r for r in seen["render_params"])  # the fit renders no noise
+    assert rows[physics.METHOD_C] == pytest.approx(0.0) and rows[physics.ev.ENCODER] == pytest.approx(0.0)
