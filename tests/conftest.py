@@ -16,11 +16,14 @@ def pytest_configure(config):
         os.environ["RADARFACE_FIGURES"] = tempfile.mkdtemp(prefix="radarface-figures-")
 
 
-#: Test files that run notebook chains in folders of their own (data, runs and figures in a
-#: temporary folder). With ``pytest -n 2`` (``make test``) they run in one worker beside all the
-#: other tests, which share ``data/`` (the smoke dataset, and checkpoints of which a run trains one
-#: at a time) and so stay together in the other worker, in collection order.
-OWN_FOLDERS: tuple[str, ...] = ("tests/test_reproduce.py::",)
+#: Test files that write only to folders of their own (temporary ones): the notebook chains of
+#: test_reproduce.py, and the surrogate and raw-capture files of the measurement tests (with the
+#: builtin face model, which caches nothing). With ``pytest -n 2`` (``make test``) they run in one
+#: worker beside all the other tests, which share ``data/`` (the smoke dataset, and checkpoints of
+#: which a run trains one at a time) and so stay together in the other worker, in collection order.
+#: The measurement tests (about a minute) even out the two workers' times.
+OWN_FOLDERS: tuple[str, ...] = ("tests/test_reproduce.py::", "tests/test_measurements.py::",
+                                "tests/test_raw_captures.py::")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -39,6 +39,9 @@ from radarface.radar.differentiable import PhysicsRenderer
 DEPTH_PIXELS: tuple[str, ...] = ("all", "target")
 KEEP: tuple[str, ...] = ("last", "best")
 
+#: Diffuse shares tried at the start, before a fitted share is descended from the best of them.
+MATERIAL_GRID: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+
 #: ``callback(params) -> float``, params a dict of ``shape`` (Ks,), ``expression`` (Ke,), ``pose`` (6,) numpy
 Callback = Callable[[dict[str, np.ndarray]], float]
 
@@ -113,6 +116,15 @@ def _check(images: torch.Tensor, renderer: PhysicsRenderer, steps: int, lr: floa
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
 
 
+def _starting_share(renderer: PhysicsRenderer, model, normaliser: TargetNormaliser, vector: torch.Tensor,
+                    images: torch.Tensor, **objective: Any) -> float:
+    """The share of :data:`MATERIAL_GRID` whose image loss at ``vector`` is lowest (forward passes only)."""
+    with torch.no_grad():
+        losses = [float(image_objective(renderer, model, normaliser, vector, images, material=torch.tensor(
+            share, dtype=vector.dtype), **objective)[0]) for share in MATERIAL_GRID]
+    return MATERIAL_GRID[int(np.argmin(losses))]
+
+
 def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: RadarConfig, *, steps: int = 100,
                 lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
                 background_weight: float = 1.0, depth_pixels: str = "all", lr_schedule: str = "constant",
@@ -125,8 +137,9 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     ``lr_schedule``: ``"constant"`` or ``"cosine"`` (``lr`` down to 0 over the steps).
     ``keep``: return the parameters of the ``"last"`` step or of the step with the lowest objective
     (``"best"``: no labels involved; guards against a step that overshoots). ``fit_material``: fit the
-    diffuse share too, from 0.5 (as the sigmoid of a logit, same optimiser; the renderer must render
-    ``speckle`` "expected" or "expected-db"). Returns them and the trace."""
+    diffuse share too (as the sigmoid of a logit, same optimiser; the renderer must render ``speckle``
+    "expected" or "expected-db"), from the share of :data:`MATERIAL_GRID` with the lowest image loss at
+    ``init``: from a fixed 0.5 the first steps moved the face to suit a wrong share (``docs/tuning.md``). Returns them and the trace."""
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
@@ -139,7 +152,9 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     start = time.perf_counter()
     dtype = renderer.plan.voxel_points.dtype
     vector = torch.tensor(normaliser.normalise(init), dtype=dtype, requires_grad=True)
-    logit = torch.zeros((), dtype=dtype, requires_grad=True)  # diffuse share 0.5
+    share = _starting_share(renderer, model, normaliser, vector, images, depth_weight=depth_weight,
+                            background_weight=background_weight, depth_pixels=depth_pixels) if fit_material else 0.5
+    logit = torch.tensor(float(np.log(share / (1.0 - share))), dtype=dtype, requires_grad=True)
     optimizer = torch.optim.Adam([vector, logit] if fit_material else [vector], lr=lr)
     cosine = lambda step: 0.5 * (1.0 + np.cos(np.pi * step / max(steps, 1)))  # noqa: E731
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine if lr_schedule == "cosine" else lambda step: 1.0)

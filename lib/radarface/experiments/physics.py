@@ -181,12 +181,8 @@ def compare_on_test_split(settings: PhysicsSettings, refinement: RefinementSetti
                           nets: TrainedNetworks, config: RadarConfig, n: int, *, show: bool = True
                           ) -> tuple[dict[str, float], PhysicsFits]:
     """Mean vertex distance (mm, face region, model frame) of every network method and of (c) from the encoder's
-    estimate on the first ``n`` images of the synthetic test split (both channels), and (c)'s fits.
-
-    (c) renders with each image's own rendering parameters, its diffuse share included, as (a)'s and
-    (b)'s learned renderer is given them: a ``settings.material`` of ``"fit"`` (for captures, which
-    state none) is not used here. Fitted from 0.5, the share moves the images more than the face does
-    in the first steps, and the face follows the wrong share (``docs/tuning.md``)."""
+    estimate on the first ``n`` images of the synthetic test split (both channels; (c) with each image's
+    rendering parameters, except a fitted material), and (c)'s fits."""
     test = nets.data["test"]
     if not 1 <= n <= len(test):
         raise ValueError(f"n must be in [1, {len(test)}] (test images), got {n}")
@@ -197,8 +193,6 @@ def compare_on_test_split(settings: PhysicsSettings, refinement: RefinementSetti
     render = [dict(zip(test.normaliser.render_names, map(float, row))) for row in truth["render"]]
     render = [{k: v for k, v in r.items() if k != "snr_db"} for r in render]  # the fit renders no noise
     start = test.denormalise(preds[ev.ENCODER])
-    if settings.material == "fit":
-        settings = replace(settings, material=None)  # the image's own share, from render_params
     fits = fit_images(settings, face, images, {k: start[k] for k in FITTED}, config, render_params=render, show=show)
     params = {name: test.denormalise(vectors) for name, vectors in preds.items()} | {METHOD_C: fits.params}
     return ({name: float(metrics.vertex_errors(face, truth, p)[:, face.face_mask].mean()) for name, p in params.items()},

@@ -350,7 +350,7 @@ class PhysicsSettings:
     ``depth_pixels``: ``"target"`` compares depth on the target's foreground only, ``"all"`` as (a);
     ``keep``: the ``"best"`` step by objective or the ``"last"``; ``spacing_mm``: the scatterer
     lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's; ``"fit"``:
-    fitted per image from 0.5, which needs an expected ``speckle``);
+    fitted per image from the best share of a grid at the start, which needs an expected ``speckle``);
     ``speckle``: that share as one fixed ``"draw"`` of phases, its ``"expected"`` power, or each
     voxel's mean dB over its draws (``"expected-db"``);
     ``test_images``: how many images of the synthetic test split (c) is evaluated on;
