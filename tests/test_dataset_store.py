@@ -440,3 +440,22 @@ def test_a_dataset_is_recorded_as_a_stage_made_then_reused_with_its_generation_s
     (tmp_path / "stages.jsonl").unlink()
     write(tmp_path / "toy.h5", source=ToySource(forbid=True))
     assert progress.read_stages(tmp_path / "stages.jsonl") == {"toy.h5": made["toy.h5"] | {"made": False}}
+
+
+def test_a_resumed_dataset_is_recorded_with_the_seconds_the_whole_file_takes(tmp_path, monkeypatch):
+    from radarface import progress
+
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path))
+    monkeypatch.setenv(progress.STAGES_ENV, str(tmp_path / "stages.jsonl"))
+    path = tmp_path / "r.h5"
+    with pytest.raises(KeyboardInterrupt):
+        write(path, n=12, source=ToySource(interrupt_at=6, delay=0.02), block_size=2)
+    (tmp_path / "stages.jsonl").unlink(missing_ok=True)
+    write(path, n=12, source=ToySource(delay=0.02), block_size=2)
+    stats = schema.generation_stats(path)
+    assert 0 < stats["rendered"] < 12  # the rerun rendered only the rest
+    recorded = progress.read_stages(tmp_path / "stages.jsonl")["r.h5"]["seconds"]
+    assert recorded == pytest.approx(stats["seconds"] * 12 / stats["rendered"], abs=0.06)
+    (tmp_path / "stages.jsonl").unlink()
+    write(path, n=12, source=ToySource(forbid=True))
+    assert progress.read_stages(tmp_path / "stages.jsonl")["r.h5"] == {"made": False, "seconds": recorded}

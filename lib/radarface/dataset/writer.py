@@ -205,8 +205,8 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
                                   ignore=schema.COSMETIC_SETTINGS if complete else ())
             if complete:
                 journal.remove()  # left over if a run died between the final rename and cleanup
-                stats = schema.generation_stats(path) or {}
-                progress_bars.record_stage(path, made=False, seconds=stats.get("seconds"))
+                progress_bars.record_stage(path, made=False,
+                                           seconds=_whole_file_seconds(schema.generation_stats(path) or {}, stop - start))
                 return path
     with _exclusive(journal):
         try:
@@ -215,6 +215,13 @@ def write_dataset(path: Path | str, fields: Fields, settings: dict[str, Any], ex
         except store.DiskFull as err:
             raise _saved_so_far(err, journal, start, stop) from None
     return path
+
+
+def _whole_file_seconds(stats: dict[str, Any], n: int) -> float | None:
+    """Wall seconds that all ``n`` samples take at the rate of the run that finished the file (``stats``
+    of ``generation.json``): a resumed run rendered only the rest, in fewer seconds than the file costs."""
+    seconds, rendered = stats.get("seconds"), stats.get("rendered")
+    return seconds * n / rendered if seconds is not None and rendered else seconds
 
 
 def _generate_locked(path: Path, journal: Journal, fields: Fields, settings: dict[str, Any],
@@ -258,7 +265,7 @@ def _generate_locked(path: Path, journal: Journal, fields: Fields, settings: dic
              "cpu_s_per_sample": round(cpu_seconds / rendered, 4) if rendered else None}
     store.assemble(path, journal, fields, settings, extra_attrs, complete=True)
     journal.remove()  # first: frees the space the sidecar may need
-    progress_bars.record_stage(path, made=True, seconds=seconds)
+    progress_bars.record_stage(path, made=True, seconds=_whole_file_seconds(stats, stop - start))
     try:
         schema.generation_log_path(path).write_text(json.dumps(stats, indent=1) + "\n")
     except OSError as err:  # the dataset is complete; only its timings are lost
