@@ -29,7 +29,7 @@ from radarface import metrics, profiles, train
 from radarface.dataset import DatasetSettings
 from radarface.experiments import real_data
 from radarface.experiments.fitting import decoder_data, encoder_data, profile_encoder
-from radarface.experiments.physics import FITTED, fit_images
+from radarface.experiments.physics import FITTED, fit_images, fitting_render_params
 from radarface.experiments.settings import PhysicsSettings
 
 
@@ -84,7 +84,7 @@ def synthetic(cfg: dict, settings: PhysicsSettings, face, config, n: int) -> Non
     test = decoder_data(cfg, "both")["test"]  # targets with the rendering parameters
     images, targets = (t[:n] for t in test.tensors())
     truth = test.denormalise(targets.double().numpy())
-    render = [{k: float(v) for k, v in zip(test.normaliser.render_names, row) if k != "snr_db"} for row in truth["render"]]
+    render = fitting_render_params(test.normaliser.render_names, truth["render"])
     predicted = data["test"].denormalise(train.predict(encoder, images).numpy())
     start = {k: np.asarray(predicted[k]) for k in FITTED}
     began = time.perf_counter()

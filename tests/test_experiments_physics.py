@@ -155,3 +155,12 @@ def test_format_rows_shows_every_method_and_a_dash_for_what_is_not_defined():
     assert lines[1].split() == ["mean", "face", "7.50", "–", "–", "–"]
     assert lines[2].split() == ["encoder", "5.84", "0.95", "(0.23)", "+0.71", "–"]
 
+
+
+def test_fitting_render_params_keep_every_rendering_parameter_but_the_receiver_noise():
+    names = ("dynamic_range_db", "material", "aperture_mm", "snr_db")
+    rows = np.array([[18.0, 0.05, 200.0, 40.0], [27.0, 0.6, 210.0, 30.0]], dtype=np.float32)
+    params = physics.fitting_render_params(names, rows)
+    assert params == [{"dynamic_range_db": 18.0, "material": pytest.approx(0.05), "aperture_mm": 200.0},
+                      {"dynamic_range_db": 27.0, "material": pytest.approx(0.6), "aperture_mm": 210.0}]
+    assert all(type(v) is float for p in params for v in p.values())

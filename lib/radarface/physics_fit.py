@@ -139,7 +139,8 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     (``"best"``: no labels involved; guards against a step that overshoots). ``fit_material``: fit the
     diffuse share too (as the sigmoid of a logit, same optimiser; the renderer must render ``speckle``
     "expected" or "expected-db"), from the share of :data:`MATERIAL_GRID` with the lowest image loss at
-    ``init``: from a fixed 0.5 the first steps moved the face to suit a wrong share (``docs/tuning.md``). Returns them and the trace."""
+    ``init``: from a fixed 0.5 the first steps moved the face to suit a wrong share (``docs/tuning.md``).
+    Returns them and the trace."""
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)

@@ -177,6 +177,12 @@ def compare_on_captures(settings: PhysicsSettings, refinement: RefinementSetting
     return method_rows(face, captures, {**pred.params, METHOD_C: fits.params}), fits
 
 
+def fitting_render_params(names: tuple[str, ...], rows: np.ndarray) -> list[dict[str, float]]:
+    """Per test image, the rendering parameters (rows (N, R) in the units of ``names``) that (c)'s renderer
+    takes: all but the receiver noise ``snr_db``, since the fit renders none."""
+    return [{k: float(v) for k, v in zip(names, row) if k != "snr_db"} for row in rows]
+
+
 def compare_on_test_split(settings: PhysicsSettings, refinement: RefinementSettings, face: MorphableModel,
                           nets: TrainedNetworks, config: RadarConfig, n: int, *, show: bool = True
                           ) -> tuple[dict[str, float], PhysicsFits]:
@@ -190,10 +196,9 @@ def compare_on_test_split(settings: PhysicsSettings, refinement: RefinementSetti
     n_encoded = nets.autoencoder.n_encoded or nets.autoencoder.n_params
     preds, _, _ = ev.predict_methods(refinement, "both", nets, images, targets[:, n_encoded:])
     truth = test.denormalise(targets.double().numpy())
-    render = [dict(zip(test.normaliser.render_names, map(float, row))) for row in truth["render"]]
-    render = [{k: v for k, v in r.items() if k != "snr_db"} for r in render]  # the fit renders no noise
     start = test.denormalise(preds[ev.ENCODER])
-    fits = fit_images(settings, face, images, {k: start[k] for k in FITTED}, config, render_params=render, show=show)
+    fits = fit_images(settings, face, images, {k: start[k] for k in FITTED}, config,
+                      render_params=fitting_render_params(test.normaliser.render_names, truth["render"]), show=show)
     params = {name: test.denormalise(vectors) for name, vectors in preds.items()} | {METHOD_C: fits.params}
     return ({name: float(metrics.vertex_errors(face, truth, p)[:, face.face_mask].mean()) for name, p in params.items()},
             fits)
