@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import time
@@ -608,3 +609,15 @@ def test_face_model_modules_import_each_other_one_way_at_module_top():
         return any(n == target or (n not in seen and reaches(n, target, seen | {n})) for n in graph.get(start, ()))
 
     assert [m for m in graph if reaches(m, m, set())] == []
+
+
+def test_the_content_hash_ignores_machine_level_differences_but_not_changes_of_shape():
+    """A model recomputed elsewhere (other BLAS build, thread count) differs by ~1e-14 mm; the hash must not."""
+    model = load_model("builtin", 10, 7)
+    rng = np.random.default_rng(0)
+    jittered = dataclasses.replace(model, shape_basis=model.shape_basis + rng.uniform(-1e-12, 1e-12, model.shape_basis.shape))
+    assert not np.array_equal(jittered.shape_basis.astype("f4"), model.shape_basis.astype("f4"))  # float32 would differ
+    assert jittered.content_hash() == model.content_hash()
+    moved = model.mean.copy()
+    moved[0, 0] += 0.01
+    assert dataclasses.replace(model, mean=moved).content_hash() != model.content_hash()

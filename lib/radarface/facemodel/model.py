@@ -24,6 +24,10 @@ import torch
 from .pca import pca_basis
 from .statismo import write_bfm
 
+#: Resolution (mm) at which :meth:`MorphableModel.content_hash` compares vertex positions and bases:
+#: ten orders of magnitude above the differences between machines, far below any change of shape.
+HASH_QUANTUM_MM: float = 1e-4
+
 __all__ = ["MorphableModel", "check_coefficients", "check_plausible", "pca_basis", "FACE_SIZE_MM"]
 
 
@@ -194,14 +198,16 @@ class MorphableModel:
     def content_hash(self) -> str:
         """sha256 hex digest of the model's arrays (mean, bases, triangles, mask, landmarks).
 
-        Float arrays are hashed after rounding to float32, so last-bit differences between
-        BLAS/LAPACK builds on different machines do not change the hash.
+        Float arrays (mm) are hashed rounded to :data:`HASH_QUANTUM_MM`. Models computed from
+        files (ICT's principal directions) differ by about 1e-14 mm between BLAS builds and
+        thread counts; rounded to float32, one of a few hundred thousand values still lands on
+        the other side of a rounding step often enough to change the hash (1 vs 2 threads did).
         """
         if self._hash is None:
             h = hashlib.sha256()
             for arr in (self.mean, self.expression_mean, self.shape_basis, self.expression_basis):
                 h.update(repr(arr.shape).encode())
-                h.update(np.ascontiguousarray(arr, dtype="<f4").tobytes())
+                h.update(np.rint(np.asarray(arr, dtype=np.float64) / HASH_QUANTUM_MM).astype("<i8").tobytes())
             h.update(np.ascontiguousarray(self.triangles, dtype="<i8").tobytes())
             h.update(np.packbits(self.face_mask).tobytes())
             h.update(json.dumps(self.landmarks, sort_keys=True).encode())
