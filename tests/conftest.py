@@ -9,7 +9,11 @@ matplotlib.use("Agg")
 
 
 def pytest_configure(config):
-    """Keep figures from unit tests out of the repository's figures/ folder."""
+    """Keep figures from unit tests out of the repository's figures/ folder; nbval compares numbers
+    with a tolerance (:mod:`nbval_numbers`)."""
+    import nbval_numbers
+
+    nbval_numbers.install()
     if "RADARFACE_FIGURES" not in os.environ:
         import tempfile
 
