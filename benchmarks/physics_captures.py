@@ -1,6 +1,7 @@
 """Method (c) on the profile's surrogate captures, from the encoder's estimate: vertex distance and identification.
 
     python benchmarks/physics_captures.py [--profile cpu] [--blanket | --synthetic] [--n 40] [--set FIELD=JSON ...]
+                                          [--surrogate FIELD=JSON ...]
 
 Loads (or makes) the profile's surrogate captures (notebook 07's file), predicts each capture's
 parameters with the profile's encoder for both channels (trained if missing), runs
@@ -13,6 +14,10 @@ the other in this process; the profile's: side by side, one thread each).
 
 ``--synthetic``: the first ``--n`` images of the synthetic test split instead, each fitted with the
 rendering parameters it was made with (as notebook 08's synthetic comparison; no receiver noise).
+
+``--surrogate`` changes a field of the captures' :class:`~radarface.measurements.SurrogateSettings`, e.g.
+``--surrogate jitter_mm=0 phase_std_deg=0 gain_std_db=0`` for captures without calibration errors; only the
+``--n`` captures used are rendered (``captures``), with the faces, poses and draws they have in the whole set.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true", help="the first --n images of the synthetic test split")
     parser.add_argument("--n", type=int, default=40, help="captures, evenly spaced over the file (or test images)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
+    parser.add_argument("--surrogate", nargs="*", default=[], metavar="FIELD=JSON",
+                        help="a field of the captures' SurrogateSettings (the --n used captures are rendered)")
     args = parser.parse_args()
     cfg = profiles.resolve(args.profile, surrogate_blanket=args.blanket)
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
@@ -48,8 +55,11 @@ def main() -> None:
     face = training.face_model()
     if args.synthetic:
         return synthetic(cfg, settings, face, training.radar_config(), args.n)
-    captures = meas.load(meas.ensure_surrogate(meas.SurrogateSettings.from_profile(cfg), training),
-                         training.radar_config())
+    surrogate = meas.SurrogateSettings.from_profile(cfg)
+    if args.surrogate:
+        changed = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.surrogate)}
+        surrogate = dataclasses.replace(surrogate, captures=args.n, **changed)
+    captures = meas.load(meas.ensure_surrogate(surrogate, training), training.radar_config())
     captures = captures.spread(args.n)
     data = encoder_data(cfg, "both")
     encoder, _, _ = profile_encoder(cfg, data, progress=False)
