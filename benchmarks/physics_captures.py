@@ -38,6 +38,11 @@ from radarface.experiments.physics import FITTED, fit_images, fitting_render_par
 from radarface.experiments.settings import PhysicsSettings
 
 
+def _fields(specs: list[str]) -> dict:
+    """``FIELD=JSON`` arguments (``--set``, ``--surrogate``) as a dict of field values."""
+    return {k: json.loads(v) for k, v in (s.split("=", 1) for s in specs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=profiles.names())
@@ -49,7 +54,7 @@ def main() -> None:
                         help="a field of the captures' SurrogateSettings (the --n used captures are rendered)")
     args = parser.parse_args()
     cfg = profiles.resolve(args.profile, surrogate_blanket=args.blanket)
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = _fields(args.set)
     settings = dataclasses.replace(PhysicsSettings.from_profile(cfg), **overrides)
     training = DatasetSettings.from_profile(cfg)
     face = training.face_model()
@@ -57,8 +62,7 @@ def main() -> None:
         return synthetic(cfg, settings, face, training.radar_config(), args.n)
     surrogate = meas.SurrogateSettings.from_profile(cfg)
     if args.surrogate:
-        changed = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.surrogate)}
-        surrogate = dataclasses.replace(surrogate, captures=args.n, **changed)
+        surrogate = dataclasses.replace(surrogate, captures=args.n, **_fields(args.surrogate))
     captures = meas.load(meas.ensure_surrogate(surrogate, training), training.radar_config())
     captures = captures.spread(args.n)
     data = encoder_data(cfg, "both")

@@ -615,7 +615,8 @@ def test_the_content_hash_ignores_machine_level_differences_but_not_changes_of_s
     """A model recomputed elsewhere (other BLAS build, thread count) differs by ~1e-14 mm; the hash must not."""
     model = load_model("builtin", 10, 7)
     rng = np.random.default_rng(0)
-    jittered = dataclasses.replace(model, shape_basis=model.shape_basis + rng.uniform(-1e-12, 1e-12, model.shape_basis.shape))
+    jitter = rng.uniform(-1e-12, 1e-12, model.shape_basis.shape)
+    jittered = dataclasses.replace(model, shape_basis=model.shape_basis + jitter)
     assert not np.array_equal(jittered.shape_basis.astype("f4"), model.shape_basis.astype("f4"))  # float32 would differ
     assert jittered.content_hash() == model.content_hash()
     moved = model.mean.copy()
