@@ -5,7 +5,8 @@ import torch
 
 from radarface import facemodel, metrics, profiles, train
 from radarface.experiments.fitting import (build_decoder, build_encoder, encoder_data, encoder_loss, face_metric,
-                                           finetune_augmented, fit_encoder, member_rows, validation_loss)
+                                           finetune_augmented, fit_encoder, member_rows, profile_encoder,
+                                           profile_encoders, validation_loss)
 from radarface.experiments.settings import EncoderSettings, GapSettings, RendererSettings
 from radarface.losses import parameter_loss
 from radarface.models import Encoder, EncoderEnsemble
@@ -166,3 +167,25 @@ def test_validation_loss_is_what_training_logged_and_scores_an_ensemble(tmp_path
     for member, member_fit in zip(ens.members, fit.members):
         assert validation_loss(member, data["val"]) == pytest.approx(member_fit.held_value("val_loss"), rel=1e-5)
     assert validation_loss(ens, data["val"]) not in [pytest.approx(f.held_value("val_loss")) for f in fit.members]
+
+
+def test_profile_encoders_train_side_by_side_what_profile_encoder_then_reuses(tmp_path, monkeypatch):
+    cfg = profiles.resolve("smoke", encoder_epochs=1, workers=2)
+    dataset_file = encoder_data(cfg, "amplitude")["train"].path  # made in the default data folder if missing
+    for folder in ("side", "alone"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / dataset_file.name).symlink_to(dataset_file)
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path / "side"))
+    assert profile_encoders(cfg, ["amplitude", "depth"], progress=False) == ["amplitude", "depth"]
+    side = {}
+    for inputs in ("amplitude", "depth"):
+        side[inputs], fit, name = profile_encoder(cfg, encoder_data(cfg, inputs), progress=False)
+        assert fit.trained == 0 and fit.checkpoint == tmp_path / "side" / "checkpoints" / f"{name}.pt"
+    assert profile_encoders(cfg, ["amplitude", "depth"], progress=False) == []
+    monkeypatch.setenv("RADARFACE_DATA", str(tmp_path / "alone"))
+    for inputs in ("amplitude", "depth"):
+        alone, fit, _ = profile_encoder(dict(cfg, train_threads=1), encoder_data(cfg, inputs), progress=False)
+        assert fit.trained == 1
+        x = encoder_data(cfg, inputs)["val"].tensors()[0][:4]
+        with torch.no_grad():
+            assert torch.equal(side[inputs](x), alone(x))  # what profile_encoder makes alone with one thread

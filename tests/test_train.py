@@ -156,6 +156,13 @@ def test_a_finished_checkpoint_is_reused_without_training(tmp_path):
     assert train.load_weights(_model(seed=8), path)["epoch"] == [1, 2, 3]
 
 
+def test_finished_tells_a_complete_run_from_a_partial_or_missing_one(tmp_path):
+    path = tmp_path / "run.pt"
+    assert not train.finished(path, 3)
+    _fit(_model(), checkpoint=path, epochs=2)
+    assert train.finished(path, 2) and not train.finished(path, 3)
+
+
 def test_select_keeps_the_best_epochs_weights_also_when_resumed_or_reused(tmp_path):
     # a learning rate high enough that the validation loss does not fall every epoch
     options = dict(epochs=6, lr=0.3, select="val_loss")

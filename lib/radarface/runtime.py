@@ -136,6 +136,11 @@ def _run_task(item: Any) -> Any:
     return _TASK["function"](item)
 
 
+def process_context() -> mp.context.BaseContext:
+    """The multiprocessing context for worker processes: forkserver where there is one, else spawn (fork is unsafe with torch)."""
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
 def process_map(function: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
     """``function(item)`` for every item, in order: here with one torch thread if ``workers`` is 1 (or
     one item), else in ``workers`` processes with one thread each (0 = all cores).
@@ -150,9 +155,8 @@ def process_map(function: Callable[[T], R], items: Iterable[T], workers: int) ->
         with torch_threads(1):
             yield from map(function, items)
         return
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")  # fork is unsafe with torch
-    if "forkserver" in methods:
+    ctx = process_context()
+    if ctx.get_start_method() == "forkserver":
         target = getattr(function, "func", function)
         ctx.set_forkserver_preload([target.__module__])  # import it (and torch) once, fork workers from it
     with single_threaded_children():

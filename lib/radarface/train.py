@@ -289,6 +289,11 @@ def training_lock(path: Path | None) -> Iterator[None]:
         yield
 
 
+def finished(path: str | Path, epochs: int) -> bool:
+    """Whether the checkpoint at ``path`` exists and holds at least ``epochs`` epochs (a run :func:`fit` would reuse)."""
+    return Path(path).is_file() and int(load_checkpoint(path)["epoch"]) >= epochs
+
+
 def load_weights(model: nn.Module, path: str | Path) -> dict[str, list]:
     """Load a checkpoint's weights into ``model``; return its history."""
     state = load_checkpoint(path)

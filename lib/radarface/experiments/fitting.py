@@ -19,7 +19,11 @@ one resumes.
 from __future__ import annotations
 
 import copy
+import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ import torch
 from torch import nn
 
 from radarface import dataset, metrics, train
+from radarface import progress as progress_bars
 from radarface.augment import augmented_loss
 from radarface.dataset import DatasetSettings, RadarFaceDataset
 from radarface.experiments.settings import AutoencoderSettings, EncoderSettings, GapSettings, RendererSettings
@@ -35,6 +40,7 @@ from radarface.losses import LossFn, autoencoder_loss, decoder_loss, parameter_l
 from radarface.models.autoencoder import Autoencoder, SelectChannels, channels_for
 from radarface.models.decoder import LearnedRenderer
 from radarface.models.encoder import Encoder, EncoderEnsemble
+from radarface.runtime import process_context, process_map, resolve_workers
 from radarface.train import FitResult
 
 #: The learned renderer's input type: one renderer of amplitude and depth serves every encoder.
@@ -135,12 +141,13 @@ def fit_encoder(settings: EncoderSettings, data: dict[str, RadarFaceDataset], *,
     return model.eval(), result
 
 
-def profile_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progress: bool = True
-                    ) -> tuple[Encoder | EncoderEnsemble, FitResult, str]:
+def profile_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, progress: bool = True,
+                    **fit_options: Any) -> tuple[Encoder | EncoderEnsemble, FitResult, str]:
     """The profile's encoder for ``data`` (trained if missing), its result and run name.
 
     Resolves what the settings need: the face model for a ``"vertices"`` loss, the learned
     renderer (notebook 05's, trained first if missing) for ``encoder_rendered`` > 0.
+    ``fit_options`` go to :func:`radarface.train.fit` (e.g. ``on_batch_end``).
     """
     settings = EncoderSettings.from_profile(cfg)
     inputs, path = data["train"].inputs, data["train"].path
@@ -150,8 +157,60 @@ def profile_encoder(cfg: dict[str, Any], data: dict[str, RadarFaceDataset], *, p
         decoder, decoder_fit = fit_decoder(RendererSettings.from_profile(cfg), decoder_data(cfg), progress=progress)
         renderer, renderer_name = SelectChannels(decoder, channels_for(inputs)), decoder_fit.checkpoint.stem
     model, result = fit_encoder(settings, data, metric=face_metric(settings.loss, face), renderer=renderer,
-                                renderer_name=renderer_name, progress=progress)
+                                renderer_name=renderer_name, progress=progress, **fit_options)
     return model, result, settings.run_name(inputs, path, renderer_name)
+
+
+def profile_encoders(cfg: dict[str, Any], inputs: Sequence[str], *, progress: bool = True) -> list[str]:
+    """Train the profile's encoders for several input types side by side, one torch thread each; the types trained.
+
+    Two small networks on two cores finish sooner side by side than one after the other with
+    two threads each (``benchmarks/concurrency.py``). Each run is the one :func:`profile_encoder`
+    makes alone with ``train_threads`` = 1 (the thread count is not part of a run name), so the
+    later calls reuse its checkpoint. Input types whose encoders are finished are skipped;
+    ``cfg["workers"]`` processes at most (0 = one per core).
+    """
+    path = dataset.ensure(DatasetSettings.from_profile(cfg))
+    settings = EncoderSettings.from_profile(cfg)
+    missing = [i for i in inputs if not all(train.finished(train.checkpoint_path(name), settings.epochs)
+                                            for role, (name, _) in profile_run_names(cfg, i, path).items()
+                                            if role.startswith("encoder"))]
+    if not missing:
+        return []
+    n_train = len(RadarFaceDataset(path, missing[0], "train"))
+    steps = settings.ensemble * settings.epochs * -(-n_train // settings.batch)
+    workers = min(resolve_workers(int(cfg["workers"])), len(missing))
+    with process_context().Manager() as manager, progress_bars.bar(
+            total=steps * len(missing), unit="batch", mininterval=2.0, desc=f"encoders {', '.join(missing)}",
+            disable=not progress) as bar:
+        done = manager.Queue()
+
+        def follow() -> None:
+            """Move the bar by what the workers put (1 per batch) until the None put at the end."""
+            for n in iter(done.get, None):
+                bar.update(n)
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        try:
+            # Workers may fork from a server started earlier: give them this process's data, runs and stage files.
+            own = {k: v for k, v in os.environ.items() if k.startswith("RADARFACE_")}
+            list(process_map(partial(_train_profile_encoder, dict(cfg, train_threads=1), own, done), missing, workers))
+        finally:
+            done.put(None)
+            follower.join()
+    return missing
+
+
+def _train_profile_encoder(cfg: dict[str, Any], environ: dict[str, str], done: Any, inputs: str) -> str:
+    """Worker of :func:`profile_encoders`: train the profile's encoder for ``inputs`` with the ``RADARFACE_*``
+    variables ``environ``, put 1 on ``done`` per batch."""
+    for key in [k for k in os.environ if k.startswith("RADARFACE_")]:
+        del os.environ[key]
+    os.environ.update(environ)
+    _, _, name = profile_encoder(cfg, encoder_data(cfg, inputs), progress=False,
+                                 on_batch_end=lambda *_: done.put(1))
+    return name
 
 
 def profile_run_names(cfg: dict[str, Any], inputs: str, dataset_path: str | Path) -> dict[str, tuple[str, int]]:
