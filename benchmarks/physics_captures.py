@@ -1,11 +1,12 @@
 """Method (c) on the profile's surrogate captures, from the encoder's estimate: vertex distance and identification.
 
     python benchmarks/physics_captures.py [--profile cpu] [--blanket | --synthetic] [--n 40] [--set FIELD=JSON ...]
-                                          [--surrogate FIELD=JSON ...]
+                                          [--surrogate FIELD=JSON ...] [--from-truth]
 
 Loads (or makes) the profile's surrogate captures (notebook 07's file), predicts each capture's
 parameters with the profile's encoder for both channels (trained if missing), runs
-:func:`radarface.experiments.physics.fit_images` from there with the profile's
+:func:`radarface.experiments.physics.fit_images` from there (with the radar the captures state,
+as notebook 08; ``--from-truth``: from their true parameters instead) with the profile's
 :class:`~radarface.experiments.settings.PhysicsSettings` (``--set`` overrides a field, e.g.
 ``--set material=0.7 steps=80``), and prints per capture the vertex distance (mm, model frame)
 of the encoder and of (c), their means, the seconds per capture and, on all captures, the
@@ -47,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=profiles.names())
     parser.add_argument("--blanket", action="store_true", help="the surrogate set with a blanket in front of the face")
+    parser.add_argument("--from-truth", action="store_true",
+                        help="start (c) at the captures' true parameters: how far its objective's minimum lies from them")
     parser.add_argument("--synthetic", action="store_true", help="the first --n images of the synthetic test split")
     parser.add_argument("--n", type=int, default=40, help="captures, evenly spaced over the file (or test images)")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON")
@@ -70,22 +73,26 @@ def main() -> None:
     images = captures.encoder_input("both")
     predicted = data["test"].denormalise(train.predict(encoder, images).numpy())
     start = {k: np.asarray(predicted[k]) for k in FITTED}
+    if args.from_truth:
+        start = {k: np.asarray(captures.ground_truth_params[k]) for k in FITTED}
     began = time.perf_counter()
-    fits = fit_images(settings, face, images, start, training.radar_config())
+    fits = fit_images(settings, face, images, start, captures.system_config(training.radar_config()))
     wall = time.perf_counter() - began
-    distances = real_data.capture_vertex_distances(face, captures, {"encoder": start, "(c)": fits.params})
+    starts_at = "truth" if args.from_truth else "encoder"
+    distances = real_data.capture_vertex_distances(face, captures, {starts_at: start, "(c)": fits.params})
     print(settings)
     for i in range(len(captures)):
         material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
-        print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: encoder {distances['encoder'][i]:.2f} mm -> "
-              f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), {fits.seconds[i]:.0f} s"
-              f"{material}")
-    lower = int((distances["(c)"] < distances["encoder"]).sum())
+        objective = fits.traces[i]["objective"]
+        print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: {starts_at} {distances[starts_at][i]:.2f} mm -> "
+              f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), objective "
+              f"{objective[0]:.4g} -> {min(objective):.4g}, {fits.seconds[i]:.0f} s{material}")
+    lower = int((distances["(c)"] < distances[starts_at]).sum())
     print({k: round(float(v.mean()), 3) for k, v in distances.items()},
           f"(c) lower on {lower} of {len(captures)}; {fits.seconds.mean():.1f} s per capture; all fits "
           f"{wall:.0f} s wall with {settings.workers} worker(s) (0 = one per core)")
     if len(set(captures.subject)) > 1 and np.unique(captures.subject, return_counts=True)[1].min() > 1:
-        for name, params in (("encoder", start), ("(c)", fits.params)):
+        for name, params in ((starts_at, start), ("(c)", fits.params)):
             r = real_data.identity_analysis(params["shape"], captures.subject)
             print(f"{name}: identified {r['identification_rate']:.3f} (chance {r['chance_rate']:.3f}), "
                   f"within {r['within']:+.3f}, between {r['between']:+.3f}")
