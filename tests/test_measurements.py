@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from radarface import profiles
+from radarface import profiles, radar
 from radarface import measurements as meas
 from radarface.dataset import DatasetSettings
 from radarface.measurements import Captures, MeasurementFormatError
@@ -649,3 +649,20 @@ def test_surrogate_written_as_raw_channel_data_loads_to_the_same_images(tmp_path
     np.testing.assert_allclose(from_raw.ground_truth_vertices, from_images.ground_truth_vertices, atol=1e-3)
     np.testing.assert_allclose(from_raw.amplitude, from_images.amplitude, atol=1e-4)
     np.testing.assert_allclose(from_raw.depth, from_images.depth, atol=1e-4)
+
+
+def test_system_config_is_the_radar_the_captures_state(surrogate):
+    loaded = meas.load(surrogate, TRAIN)
+    system = loaded.system_config(TRAIN)
+    tx, rx = radar.antenna_positions(system)
+    assert np.allclose(tx, loaded.radar["tx_positions_mm"]) and np.allclose(rx, loaded.radar["rx_positions_mm"])
+    assert system.n_freq == loaded.radar["n_freq"] and system.n_tx == len(tx) < TRAIN.n_tx
+    assert system.aperture_mm == TRAIN.aperture_mm and system.image_size == TRAIN.image_size
+    radar_frame = replace(loaded, radar={**loaded.radar, "tx_positions_mm": tx - [0, 0, TRAIN.array_z_mm],
+                                         "rx_positions_mm": rx - [0, 0, TRAIN.array_z_mm]})
+    assert radar_frame.system_config(TRAIN) == system
+    stated = synthetic()  # band, steps and aperture only: the config's own array stays
+    assert stated.system_config(TRAIN) == replace(TRAIN, n_freq=64)
+    tilted = replace(loaded, radar={**loaded.radar, "tx_positions_mm": tx + [0, 0, 50.0]})
+    with pytest.raises(meas.MeasurementFormatError, match="array plane"):
+        tilted.system_config(TRAIN)

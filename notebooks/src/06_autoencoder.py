@@ -60,7 +60,7 @@ import torch
 from radarface import facemodel, metrics, profiles, refine
 from radarface.experiments import evaluation as ev, paper_table
 from radarface.experiments.fitting import (TrainedNetworks, decoder_data, encoder_data, face_metric, fit_autoencoder,
-                                           fit_decoder, profile_encoder, validation_loss)
+                                           fit_decoder, profile_encoder, profile_encoders, validation_loss)
 from radarface.experiments.renderers import decoder_render_fn
 from radarface.experiments.settings import AutoencoderSettings, RefinementSettings, RendererSettings
 from radarface.losses import autoencoder_loss, image_loss, parameter_error
@@ -298,9 +298,13 @@ print(f"test split: weight 0 {curve[0.0]:.2f} mm, weight 1 {curve[1.0]:.2f} mm, 
 
 # %% [markdown]
 # ## The other input types
-# Only with `all_inputs` (not at `smoke`): the same steps for each, without the plots.
+# Only with `all_inputs` (not at `smoke`): the same steps for each, without the plots. Their
+# encoders are trained first, side by side with one thread each: a network this small does
+# not keep two threads busy, so two of them on two cores finish sooner together than one
+# after the other.
 
 # %%
+profile_encoders(cfg, run_inputs[1:])
 all_rows = {inputs: rows}
 for other in run_inputs[1:]:
     all_rows[other] = ev.evaluate_pipeline(cfg, other, decoder, face, decoder_checkpoint=decoder_fit.checkpoint).rows

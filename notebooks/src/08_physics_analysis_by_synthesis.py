@@ -15,7 +15,7 @@
 # ones: a softplus at the dynamic-range clip, a softmax-weighted depth instead of the
 # argmax, and the shadowing mask recomputed (without gradient) at every step.
 #
-# Two choices matter on measured images:
+# Three choices matter on measured images:
 #
 # - **Speckle.** A rough surface returns a random-phase (diffuse) share. Its speckle
 #   pattern in a capture is one random draw that no renderer can reproduce, so fitting one
@@ -27,6 +27,9 @@
 #   share, of a coarse grid from 0.02 to 0.9, whose image loss at the starting face is lowest:
 #   started in the middle, the face tends to follow a wrong share instead of the share
 #   following the face.
+# - **System.** A capture states the radar that took it: its band, frequency steps and the
+#   antennas it used (the surrogate captures use every second antenna and 32 steps). The
+#   fitting renderer renders with that radar, not with the training's.
 #
 # The objective is (a)'s: the image loss on amplitude and depth (depth compared on the
 # capture's foreground) plus the same N(0, 1) prior on the coefficients; Adam from the
@@ -107,7 +110,8 @@ nets = trained_networks(cfg, "both", decoder, decoder_checkpoint=decoder_fit.che
 first = sets["no blanket"]
 start = {k: v[0] for k, v in physics.encoder_estimates(nets, first).items()}
 truth = {k: v[0] for k, v in first.ground_truth_params.items()}
-path = physics.fit_path(settings, face, first.encoder_input("both")[0], start, radar_config, truth=truth)
+path = physics.fit_path(settings, face, first.encoder_input("both")[0], start, first.system_config(radar_config),
+                        truth=truth)
 shown = sorted({0, settings.steps // 3, 2 * settings.steps // 3, settings.steps})
 faces = [face.vertices(path.params[s]["shape"], path.params[s]["expression"]) for s in shown]
 axes = plot_fit_steps(first.encoder_input("both")[0].numpy(), path.images(shown), faces, face.triangles, shown,

@@ -6,7 +6,8 @@ own fitting renderer planned on that start; the images are fitted side by side i
 ``settings.workers`` processes of one thread each (one fit does not keep two threads busy).
 On the synthetic test split the rendering parameters the images were made with are known and
 passed; a capture states none, so its fit uses the radar's evaluation values
-(``render_params=None``; see :mod:`radarface.physics_fit`).
+(``render_params=None``; see :mod:`radarface.physics_fit`), but it states its radar (band,
+frequency steps, the antennas used), which the fitting renderer then renders with.
 """
 
 from __future__ import annotations
@@ -170,10 +171,11 @@ def compare_on_captures(settings: PhysicsSettings, refinement: RefinementSetting
                         captures: Captures, nets: TrainedNetworks, config: RadarConfig, *, show: bool = True
                         ) -> tuple[dict[str, dict[str, float]], PhysicsFits]:
     """Every network method (encoder, autoencoder, (a), (b), blended; both channels) and (c) from the encoder's
-    estimate on ``captures``: :func:`method_rows`, and (c)'s fits."""
+    estimate on ``captures``: :func:`method_rows`, and (c)'s fits. (c) renders with the radar the captures
+    state (:meth:`~radarface.measurements.Captures.system_config` of the training ``config``)."""
     pred = real_data.predict_captures(refinement, "both", captures, nets)
     start = {k: np.asarray(pred.params[ev.ENCODER][k]) for k in FITTED}
-    fits = fit_images(settings, face, captures.encoder_input("both"), start, config, show=show)
+    fits = fit_images(settings, face, captures.encoder_input("both"), start, captures.system_config(config), show=show)
     return method_rows(face, captures, {**pred.params, METHOD_C: fits.params}), fits
 
 

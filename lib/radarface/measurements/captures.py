@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from radarface.dataset.torch_dataset import INPUTS
+from radarface.radar.config import RadarConfig
 
 
 class MeasurementFormatError(ValueError):
@@ -99,6 +100,33 @@ class Captures:
         near, far = self.range_window_mm
         z = self.array_z_mm - far + self.depth.astype(np.float64) * (far - near)
         return np.where(self.amplitude > 0, z, np.nan)
+
+    def system_config(self, config: RadarConfig) -> RadarConfig:
+        """``config`` with the measuring system that ``radar`` states: band, frequency steps, aperture and,
+        when given, the antennas used (nominal positions in the array plane), as a physics renderer of these
+        captures needs it; what the file does not state stays ``config``'s."""
+        r = self.radar
+        changes: dict[str, Any] = {k: float(r[k]) for k in ("f_start_hz", "f_stop_hz", "aperture_mm") if k in r}
+        if "n_freq" in r:
+            changes["n_freq"] = int(r["n_freq"])
+        if "tx_positions_mm" in r and "rx_positions_mm" in r:
+            tx, rx = (np.asarray(r[k], dtype=np.float64).reshape(-1, 3) for k in ("tx_positions_mm", "rx_positions_mm"))
+            plane = np.concatenate([tx[:, 2], rx[:, 2]])
+            # The model frame's array plane (as the surrogate files store them) or the radar frame's.
+            lift = next((z for z in (self.array_z_mm, 0.0) if np.allclose(plane, z, atol=1.0)), None)
+            if lift is None:
+                raise MeasurementFormatError(
+                    f"/radar/tx_positions_mm and rx_positions_mm must lie in the array plane, z = {self.array_z_mm:g} mm "
+                    f"(model frame) or 0 (radar frame); got z from {plane.min():g} to {plane.max():g} mm",
+                    "/radar/tx_positions_mm")
+            shift = np.array([0.0, 0.0, lift])
+            changes.update(tx_positions_mm=tuple(map(tuple, (tx - shift).tolist())),
+                           rx_positions_mm=tuple(map(tuple, (rx - shift).tolist())), n_tx=len(tx), n_rx=len(rx))
+        try:
+            return replace(config, **changes)
+        except ValueError as err:
+            raise MeasurementFormatError(f"the radar these captures state does not make a valid radar config: {err}",
+                                         "/radar") from None
 
     def require_model(self, model) -> None:
         """Raise :class:`MeasurementFormatError` unless the ground-truth parameters belong to ``model``
