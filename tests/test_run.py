@@ -213,3 +213,27 @@ def test_the_runner_keeps_the_stages_a_notebook_used_and_estimates_adjust_for_th
     guesses = run.estimates(["01_b.ipynb", "02_c.ipynb"], {}, "cpu", probe=lambda: 1.0)
     assert guesses["01_b.ipynb"][0] == pytest.approx(800.0)
     assert guesses["02_c.ipynb"] == (pytest.approx(100.0), "published run × 2.00 (speed probe)")
+
+
+def test_publish_keeps_the_speed_probe_taken_at_the_runs_start(tmp_path, monkeypatch):
+    _notebook(tmp_path / "01_a.ipynb", "x = 1")
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 10.0}, "probe_seconds": 0.5}))
+    for name, value in (("published_dir", lambda profile: published), ("git_commit", lambda: "abc1234"),
+                        ("notebooks", lambda *args, **kwargs: [tmp_path / "01_a.ipynb"]),
+                        ("PUBLISHED_DIR", tmp_path / "notebooks"), ("speed_probe", lambda: 0.25)):
+        monkeypatch.setattr(run, name, value)
+    monkeypatch.setenv("RADARFACE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("RADARFACE_FIGURES", str(tmp_path / "figures"))
+    (tmp_path / "notebooks").mkdir()
+    written = run.run("smoke", out_dir=tmp_path / "out", folder=tmp_path)  # estimates probe once: 0.25
+    assert run.read_manifest(tmp_path / "out")["01_a.ipynb"]["probe_seconds"] == 0.25
+    monkeypatch.setattr(run, "speed_probe", lambda: 0.9)  # the machine after the run
+    target = run.publish("smoke", written, tmp_path / "out")
+    assert json.loads((target / "timings.json").read_text())["probe_seconds"] == 0.25
+    manifest = run.read_manifest(tmp_path / "out")
+    del manifest["01_a.ipynb"]["probe_seconds"]  # a run whose estimates all came from earlier runs here
+    (tmp_path / "out" / run.MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert json.loads((run.publish("smoke", written, tmp_path / "out") / "timings.json").read_text())[
+        "probe_seconds"] == 0.9

@@ -279,6 +279,19 @@ def speed_probe(repeats: int = 3) -> float:
     return best
 
 
+class Probe:
+    """:func:`speed_probe`, measured at most once, when first asked for: at a run's start, when its
+    estimates scale a published run's times, on a machine not yet busy with the run."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    def __call__(self) -> float:
+        if self.seconds is None:
+            self.seconds = speed_probe()
+        return self.seconds
+
+
 def stage_adjusted(seconds: float, stages: dict[str, dict[str, Any]], planned: set[str] | None = None
                    ) -> tuple[float, float]:
     """(a notebook's ``seconds`` as it would take here, the part of it spent making stages missing here).
@@ -395,7 +408,8 @@ def run(profile: str, only: list[str] | None = None, params: dict[str, Any] | No
             values = {"profile": profile, **{k: v for k, v in params.items() if k in declared[nb]}, **sweep}
             plan.append((nb, sweep, values))
     manifest = read_manifest(out_dir)
-    guesses = estimates([output_name(nb, sweep) for nb, sweep, _ in plan], manifest, profile)
+    probe = Probe()
+    guesses = estimates([output_name(nb, sweep) for nb, sweep, _ in plan], manifest, profile, probe=probe)
     _print_plan(plan, guesses)
     library, commit, upstream = library_digest(), git_commit() if provenance else "", ""
     written = []
@@ -419,6 +433,8 @@ def run(profile: str, only: list[str] | None = None, params: dict[str, Any] | No
         manifest[name] = {"key": key, "seconds": round(seconds, 1),
                           "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                           "stages": progress.read_stages(stages_file)}
+        if probe.seconds is not None:
+            manifest[name]["probe_seconds"] = round(probe.seconds, 4)
         stages_file.unlink(missing_ok=True)
         _write_json(out_dir / MANIFEST_NAME, manifest)
         print(f"    done in {format_seconds(seconds)}", flush=True)
@@ -489,7 +505,10 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
     """Copy a complete run's notebooks to ``notebooks/`` and its results and figures to ``results/<profile>/``.
 
     The notebooks must state one clean commit; ``timings.json`` names it (copying them dirties
-    the tree, so asking git at this point would add a ``+``) and this machine's :func:`speed_probe`."""
+    the tree, so asking git at this point would add a ``+``) and this machine's :func:`speed_probe`:
+    the lowest taken at the start of the run's invocations (as a new machine's estimate takes it), or
+    one taken now if none was. A probe taken right after a long run once read twice the value the
+    same machine gave before and after it, which made every estimate from it half as long."""
     out_dir = Path(out_dir or paths.runs_dir(profile))
     manifest = read_manifest(out_dir)
     sources = {p.stem for p in notebooks()}
@@ -511,8 +530,9 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
         shutil.copyfile(result, target / result.name)
     for figure in sorted(profile_figures_dir(profile).glob("*.png")):
         shutil.copyfile(figure, target / "figures" / figure.name)
+    probes = [manifest[p.name]["probe_seconds"] for p in written if "probe_seconds" in manifest[p.name]]
     timings = {"profile": profile, "commit": commits[0], "cores": os.cpu_count(),
-               "probe_seconds": round(speed_probe(), 4),
+               "probe_seconds": min(probes) if probes else round(speed_probe(), 4),
                "notebooks": {p.name: manifest[p.name]["seconds"] for p in written},
                "stages": {p.name: manifest[p.name].get("stages", {}) for p in written},
                "total_seconds": round(sum(manifest[p.name]["seconds"] for p in written), 1)}
