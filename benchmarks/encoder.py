@@ -6,9 +6,15 @@ all of them alike, and prints seconds per step, the epoch time for 8,000 trainin
 and each backbone's ratio to the ``cpu`` profile's former encoder (``resnet18-narrow``:
 two narrow ResNet-18 and a narrow AlexNet).
 
+``--channels 1``: one-channel images, as the amplitude encoder sees them (``center_depth`` off).
+A backbone named ``NAME@contiguous`` is ``NAME`` with its weights turned back to the contiguous
+layout: on one-channel images that is how the plain CNNs ran before they made their weights
+channels-last (``radarface.models.backbones.PlainCNN``).
+
 Usage::
 
-    python benchmarks/encoder.py [--threads 1] [--rounds 5] [--backbones resnet18-narrow,plain,plain-average,vgg-average]
+    python benchmarks/encoder.py [--threads 1] [--rounds 5] [--channels 2]
+                                 [--backbones resnet18-narrow,plain,plain-average,vgg-average]
 """
 
 from __future__ import annotations
@@ -36,19 +42,29 @@ def step_seconds(encoder: Encoder, images: torch.Tensor, targets: torch.Tensor, 
     return (time.perf_counter() - start) / steps
 
 
+def build(name: str, channels: int) -> Encoder:
+    """The encoder of backbone ``name`` (``NAME@contiguous``: with contiguous weights) for ``channels`` input channels."""
+    backbone, _, layout = name.partition("@")
+    if layout not in ("", "contiguous"):
+        raise ValueError(f"a backbone's layout suffix must be @contiguous, got {name!r}")
+    net = Encoder(channels, SIZE, 10, 7, backbone=backbone, center_depth=1 if channels == 2 else None)
+    return net.to(memory_format=torch.contiguous_format) if layout else net
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the side-by-side table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backbones", default="resnet18-narrow,plain,plain-average,vgg-average")
+    parser.add_argument("--channels", type=int, default=2, choices=(1, 2))
     args = parser.parse_args(argv)
     names = args.backbones.split(",")
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(BATCH, 2, SIZE, SIZE, generator=generator)
+    images = torch.rand(BATCH, args.channels, SIZE, SIZE, generator=generator)
     targets = torch.randn(BATCH, 23, generator=generator)
     with torch_threads(args.threads):
-        nets = {name: Encoder(2, SIZE, 10, 7, backbone=name, center_depth=1) for name in names}
+        nets = {name: build(name, args.channels) for name in names}
         opts = {name: torch.optim.AdamW(net.parameters(), lr=1e-3) for name, net in nets.items()}
         for name in names:  # warm-up
             step_seconds(nets[name], images, targets, opts[name], steps=1)
@@ -57,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 times[name].append(step_seconds(nets[name], images, targets, opts[name]))
     reference = min(times[names[0]])
-    print(f"one training step, batch {BATCH} of 2 x {SIZE} x {SIZE} px, {args.threads} thread(s), best of "
+    print(f"one training step, batch {BATCH} of {args.channels} x {SIZE} x {SIZE} px, {args.threads} thread(s), best of "
           f"{args.rounds} interleaved rounds:")
     print(f"{'backbone':18s} {'parameters':>11s} {'s/step':>8s} {'s/epoch':>8s} {'vs ' + names[0]:>22s}")
     for name in names:

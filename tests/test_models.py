@@ -134,3 +134,12 @@ def test_shared_trunk_predicts_every_target_unbounded_from_one_network():
         backbones.plain_cnn(1, 5, 64, convs=0)
     with pytest.raises(ValueError, match="plain"):
         Encoder(1, 32, 10, 7, backbone="nope")
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_plain_cnn_runs_channels_last_also_on_one_channel_images(channels):
+    net = backbones.plain_cnn(channels, 5, 32, width=8, blocks=2, pool="average", convs=1)
+    seen = []
+    net.features[0].register_forward_hook(lambda module, args, out: seen.append(out))
+    net(torch.rand(2, channels, 32, 32))
+    assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
