@@ -195,7 +195,7 @@ class PlainCNN(nn.Module):
         self.fc = nn.Linear(cin * (side * side if pool == "flatten" else 1), n_out)
         # A one-channel input is channels-last and contiguous at once, and a convolution then keeps
         # the contiguous layout unless its weights are channels-last: without this, the amplitude
-        # encoder ran the whole network in the slower layout (1.39x the step time, docs/tuning.md).
+        # encoder ran the whole network in the slower layout (1.46x the step time, docs/tuning.md).
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
