@@ -83,6 +83,7 @@ def main() -> None:
     print(settings)
     for i in range(len(captures)):
         material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
+        material += f", level {fits.traces[i]['level_db'][-1]:+.1f} dB" if "level_db" in fits.traces[i] else ""
         objective = fits.traces[i]["objective"]
         print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: {starts_at} {distances[starts_at][i]:.2f} mm -> "
               f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), objective "
@@ -116,6 +117,7 @@ def synthetic(cfg: dict, settings: PhysicsSettings, face, config, n: int) -> Non
           for name, p in (("encoder", start), ("(c)", fits.params))}
     for i in range(n):
         material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
+        material += f", level {fits.traces[i]['level_db'][-1]:+.1f} dB" if "level_db" in fits.traces[i] else ""
         print(f"{i:2d}: encoder {mm['encoder'][i]:.2f} mm -> (c) {mm['(c)'][i]:.2f} mm (image's diffuse share "
               f"{render[i]['material']:.2f}{material}), {fits.seconds[i]:.0f} s")
     lower = int((mm["(c)"] < mm["encoder"]).sum())

@@ -11,7 +11,7 @@ from radarface.experiments import physics
 from radarface.experiments.physics import fit_images, fit_one, fitting_config
 from radarface.experiments.settings import PhysicsSettings
 from radarface.facemodel import load_model
-from radarface.physics_fit import MATERIAL_GRID, parameter_normaliser, posed_vertices, start_renderer
+from radarface.physics_fit import LEVEL_GRID_DB, MATERIAL_GRID, parameter_normaliser, posed_vertices, start_renderer
 from radarface.radar import RadarConfig
 
 #: 32 × 32 pixels of 8 mm, 16 frequencies: a few tenths of a second per step.
@@ -144,6 +144,27 @@ def test_a_fitted_material_starts_at_the_grid_share_that_explains_the_images_and
     # the start face is not the truth, so the best grid share is the nearest one or a neighbour
     nearest = int(np.argmin(np.abs(np.array(MATERIAL_GRID) - share)))
     assert abs(MATERIAL_GRID.index(min(MATERIAL_GRID, key=lambda s: abs(s - first))) - nearest) <= 1, (share, first)
+
+
+def test_a_fitted_level_starts_at_the_grid_level_of_darkened_images_and_is_returned(model):
+    truths, _, starts = _faces(model, 1)
+    settings = PhysicsSettings(steps=2, lr=0.05, spacing_mm=3.0, level="fit", keep="last")
+    start = {k: v[0] for k, v in starts.items()}
+    renderer = physics.fitting_renderer(settings, model, start, SMALL)
+    norm = parameter_normaliser(model)
+    with torch.no_grad():  # the truth's images 6 dB darker, as a speckled image normalised to its own peak is
+        db = renderer.db_volume(posed_vertices(model, norm, torch.tensor(norm.normalise(truths[0]), dtype=torch.float32)))
+        image = renderer.images(db, level_db=-6.0)
+    at_truth = fit_one(settings, model, image, truths[0], SMALL, renderer=renderer)
+    assert at_truth.trace["level_db"][0] == pytest.approx(-6.0)
+    fit = fit_one(settings, model, image, start, SMALL)  # from the mean face a lower level may explain it best
+    assert fit.trace["level_db"][0] in [pytest.approx(x) for x in LEVEL_GRID_DB] and fit.material is None
+    assert fit.level_db == pytest.approx(fit.trace["level_db"][-1]) != fit.trace["level_db"][0]
+    plain = fit_one(dataclasses.replace(settings, level=None), model, image, start, SMALL)
+    assert plain.level_db is None and "level_db" not in plain.trace
+    assert -6.0 in LEVEL_GRID_DB and 0.0 in LEVEL_GRID_DB
+    with pytest.raises(ValueError, match=r"physics_level must be None \(0 dB\) or 'fit', got 'yes'"):
+        PhysicsSettings(level="yes")
 
 
 def test_format_rows_shows_every_method_and_a_dash_for_what_is_not_defined():

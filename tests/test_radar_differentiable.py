@@ -218,3 +218,20 @@ def test_a_fitted_material_needs_the_expected_power_and_has_a_gradient(posed_fac
     assert torch.autograd.gradcheck(lambda x: renderer.power(vt, material=x).sum(), (m,), eps=1e-6, rtol=1e-4)
     fixed = PhysicsRenderer(v, t, SMALL, dtype=torch.float64, speckle="expected", render_params={"material": 0.3})
     torch.testing.assert_close(renderer.power(vt, material=m.detach()), fixed.power(vt))
+
+
+def test_an_image_level_shifts_the_db_volume_before_the_clip_and_has_a_gradient(posed_face):
+    v, t = posed_face
+    vt = torch.as_tensor(v)
+    renderer = PhysicsRenderer(v, t, SMALL, dtype=torch.float64, speckle="expected")
+    db = renderer.db_volume(vt)
+    assert float(db.max()) == pytest.approx(0.0, abs=1e-9) and renderer(vt).equal(renderer.images(db))
+    dr = renderer.plan.render_params["dynamic_range_db"]
+    lit, dark = renderer.images(db), renderer.images(db, level_db=-6.0)
+    strong = lit[0] > 12.0 / dr  # above the soft clip at −DR even when darker: 6 dB lower, in units of the DR
+    torch.testing.assert_close(lit[0][strong] - dark[0][strong], torch.full_like(lit[0][strong], 6.0 / dr),
+                               atol=5e-4, rtol=0)  # softplus at 6 dB above the clip: 1 dB · e^−6 / DR
+    assert int((dark[1] > 0.02).sum()) < int((lit[1] > 0.02).sum())  # fewer pixels above −DR carry a depth
+    level = torch.tensor(-3.0, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: renderer.images(db.detach(), level_db=x).sum(), (level,), eps=1e-6,
+                                    rtol=1e-4)

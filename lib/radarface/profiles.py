@@ -100,6 +100,7 @@ _COMMON: dict[str, Any] = {
     "physics_spacing_mm": 2.0,  # scatterer lattice of the fitting renderer
     "physics_material": "fit",  # its diffuse share: fitted per image; None: the radar's; or a number
     "physics_speckle": "expected",  # that share's mean power; "draw": one fixed draw of its phases
+    "physics_level": None,  # the rendered images' level against the target's: 0 dB; "fit": fitted per image
     "physics_test_images": 200,
 }
 

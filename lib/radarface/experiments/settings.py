@@ -352,7 +352,8 @@ class PhysicsSettings:
     lattice of the fitting renderer; ``material``: its diffuse share (None: the radar's; ``"fit"``:
     fitted per image from the best share of a grid at the start, which needs an expected ``speckle``);
     ``speckle``: that share as one fixed ``"draw"`` of phases, its ``"expected"`` power, or each
-    voxel's mean dB over its draws (``"expected-db"``);
+    voxel's mean dB over its draws (``"expected-db"``); ``level``: the rendered image's level in dB
+    against the target's, 0 (None) or ``"fit"``ted per image (:meth:`~radarface.radar.differentiable.PhysicsRenderer.images`);
     ``test_images``: how many images of the synthetic test split (c) is evaluated on;
     ``workers``: processes fitting images side by side, one thread each (0 = all cores; 1 = in
     this process with ``threads`` threads).
@@ -367,6 +368,7 @@ class PhysicsSettings:
     spacing_mm: float = 2.0
     material: float | str | None = None
     speckle: str = "draw"
+    level: str | None = None
     test_images: int = 200
     threads: int | None = field(default=1, metadata=SPEED_ONLY)
     workers: int = field(default=1, metadata=SPEED_ONLY)
@@ -378,6 +380,8 @@ class PhysicsSettings:
         _check_choice("physics_depth_pixels", self.depth_pixels, DEPTH_PIXELS)
         _check_choice("physics_keep", self.keep, KEEP)
         _check_choice("physics_speckle", self.speckle, SPECKLE)
+        if self.level not in (None, "fit"):
+            raise ValueError(f"physics_level must be None (0 dB) or 'fit', got {self.level!r}")
         for name in ("lr", "spacing_mm"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"physics_{name} must be > 0, got {getattr(self, name)!r}")
@@ -401,5 +405,5 @@ class PhysicsSettings:
                    prior_weight=float(cfg["physics_prior_weight"]), depth_weight=float(cfg["physics_depth_weight"]),
                    depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
                    spacing_mm=float(cfg["physics_spacing_mm"]), material=material if material in (None, "fit") else float(material),
-                   speckle=cfg["physics_speckle"], test_images=int(cfg["physics_test_images"]),
+                   speckle=cfg["physics_speckle"], level=cfg["physics_level"], test_images=int(cfg["physics_test_images"]),
                    threads=int(cfg["train_threads"]) or 1, workers=int(cfg["workers"]))

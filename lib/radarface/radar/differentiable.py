@@ -394,11 +394,16 @@ def power_images(power: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: floa
     """:func:`radar_images` of a real power volume (Ny, Nx, Nz) (|volume|², or a mean power)."""
     if power.shape != grid.shape:
         raise ValueError(f"power volume shape {tuple(power.shape)} does not match the grid {grid.shape}")
+    return db_images(relative_db(power), grid, dynamic_range_db=dynamic_range_db,
+                     softness_db=softness_db, temperature_db=temperature_db, mask_depth=mask_depth)
+
+
+def relative_db(power: torch.Tensor) -> torch.Tensor:
+    """A power volume in dB relative to its peak (≤ 0); ValueError if it holds no signal."""
     top = power.amax()
     if not float(top.detach()) > 0:
         raise ValueError("the scene returns no signal (all surface faces away from the array or is shadowed)")
-    return db_images(10.0 * torch.log10(power / top + 1e-12), grid, dynamic_range_db=dynamic_range_db,
-                     softness_db=softness_db, temperature_db=temperature_db, mask_depth=mask_depth)
+    return 10.0 * torch.log10(power / top + 1e-12)
 
 
 def db_images(db: torch.Tensor, grid: ImageGrid, *, dynamic_range_db: float, softness_db: float = 1.0,
@@ -464,17 +469,28 @@ class PhysicsRenderer(nn.Module):
         """Complex volume (Ny, Nx, Nz) of posed vertices (N, 3) mm."""
         return render_volume(vertices, self.triangles, self.samples, self.plan, phase=phase)
 
-    def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True,
-                material: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, vertices: torch.Tensor, *, mask_depth: bool = True, material: torch.Tensor | None = None,
+                level_db: torch.Tensor | float = 0.0) -> torch.Tensor:
         """Smooth images (2, H, W) in [0, 1] of posed vertices (N, 3) mm (``mask_depth``: see :func:`radar_images`;
-        ``material``: see :meth:`power`)."""
-        options = {"dynamic_range_db": self.plan.render_params["dynamic_range_db"], "softness_db": self.softness_db,
-                   "temperature_db": self.temperature_db, "mask_depth": mask_depth}
+        ``material``: see :meth:`power`; ``level_db``: see :meth:`images`)."""
+        return self.images(self.db_volume(vertices, material=material), mask_depth=mask_depth, level_db=level_db)
+
+    def db_volume(self, vertices: torch.Tensor, *, material: torch.Tensor | None = None) -> torch.Tensor:
+        """The volume (Ny, Nx, Nz) of posed vertices (N, 3) mm in dB relative to its peak (≤ 0): of :meth:`power`,
+        or each voxel's mean dB (``speckle`` "expected-db")."""
         if self.speckle == "expected-db":
             db = mean_db(*expected_parts(vertices, self.triangles, self.samples, self.plan, self.psf_power,
                                          material=material))
-            return db_images(db - db.amax(), self.plan.grid, **options)
-        return power_images(self.power(vertices, material=material), self.plan.grid, **options)
+            return db - db.amax()
+        return relative_db(self.power(vertices, material=material))
+
+    def images(self, db: torch.Tensor, *, mask_depth: bool = True, level_db: torch.Tensor | float = 0.0
+               ) -> torch.Tensor:
+        """Smooth images (2, H, W) in [0, 1] of a :meth:`db_volume`, raised by ``level_db`` dB before the clip at
+        −DR: the peak of a speckled image lies above the peak of its expected power, so a measured image
+        normalised to its own peak is darker than the rendered one by a level the renderer cannot know."""
+        return db_images(db + level_db, self.plan.grid, dynamic_range_db=self.plan.render_params["dynamic_range_db"],
+                         softness_db=self.softness_db, temperature_db=self.temperature_db, mask_depth=mask_depth)
 
     def power(self, vertices: torch.Tensor, *, material: torch.Tensor | None = None) -> torch.Tensor:
         """Power volume (Ny, Nx, Nz) of posed vertices (N, 3) mm: the expected power (``speckle`` "expected"
