@@ -140,7 +140,8 @@ def test_estimates_come_from_the_last_run_here(tmp_path, capsys):
 
 def test_estimates_scale_the_published_times_by_the_speed_probe(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "published_dir", lambda profile: tmp_path)
-    (tmp_path / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 100.0}, "probe_seconds": 0.5}))
+    (tmp_path / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 100.0}, "probe_seconds": 0.5,
+                                                       "probe_threads": run.PROBE_THREADS}))
     calls = []
     probe = lambda: calls.append(1) or 1.0  # noqa: E731  (this machine: half as fast)
     guesses = run.estimates(["01_a.ipynb", "02_b.ipynb"], {}, "cpu", probe=probe)
@@ -150,6 +151,25 @@ def test_estimates_scale_the_published_times_by_the_speed_probe(tmp_path, monkey
     assert run.estimates(["01_a.ipynb"], here, "cpu", probe=probe)["01_a.ipynb"] == (7.0, "last run here")
     assert calls == [1]  # not measured when no published time is used
     assert 0 < run.speed_probe(repeats=1) < 30
+    # a probe taken with other threads (or none recorded) does not scale: the times are shown as they were
+    for other in ({"probe_threads": 2}, {}):
+        timings = {"notebooks": {"01_a.ipynb": 100.0}, "probe_seconds": 0.5, **other}
+        (tmp_path / "timings.json").write_text(json.dumps(timings))
+        assert run.estimates(["01_a.ipynb"], {}, "cpu", probe=probe)["01_a.ipynb"] == (
+            100.0, "published run (unscaled: its speed probe was taken another way)")
+    assert calls == [1]
+
+
+def test_the_speed_probe_leaves_the_callers_torch_threads_as_they_were():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run.speed_probe(repeats=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_publish_refuses_notebooks_of_a_dirty_commit(tmp_path, monkeypatch):
@@ -200,7 +220,7 @@ def test_the_runner_keeps_the_stages_a_notebook_used_and_estimates_adjust_for_th
     (data / "checkpoints" / "enc.pt").unlink()
     monkeypatch.setattr(run, "published_dir", lambda profile: tmp_path)
     (tmp_path / "timings.json").write_text(json.dumps({"notebooks": {"01_b.ipynb": 100.0}, "probe_seconds": 0.5,
-                                                       "stages": {"01_b.ipynb": {"checkpoints/enc.pt": stages[
+                                                       "probe_threads": run.PROBE_THREADS, "stages": {"01_b.ipynb": {"checkpoints/enc.pt": stages[
                                                            "checkpoints/enc.pt"]}}}))
     seconds, origin = run.estimates(["01_b.ipynb"], {}, "cpu", probe=lambda: 1.0)["01_b.ipynb"]
     assert seconds == pytest.approx(800.0)  # (100 + 300) s there, × 2 here
@@ -219,7 +239,8 @@ def test_publish_keeps_the_speed_probe_taken_at_the_runs_start(tmp_path, monkeyp
     _notebook(tmp_path / "01_a.ipynb", "x = 1")
     published = tmp_path / "published"
     published.mkdir()
-    (published / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 10.0}, "probe_seconds": 0.5}))
+    (published / "timings.json").write_text(json.dumps({"notebooks": {"01_a.ipynb": 10.0}, "probe_seconds": 0.5,
+                                                        "probe_threads": run.PROBE_THREADS}))
     for name, value in (("published_dir", lambda profile: published), ("git_commit", lambda: "abc1234"),
                         ("notebooks", lambda *args, **kwargs: [tmp_path / "01_a.ipynb"]),
                         ("PUBLISHED_DIR", tmp_path / "notebooks"), ("speed_probe", lambda: 0.25)):
@@ -231,8 +252,13 @@ def test_publish_keeps_the_speed_probe_taken_at_the_runs_start(tmp_path, monkeyp
     assert run.read_manifest(tmp_path / "out")["01_a.ipynb"]["probe_seconds"] == 0.25
     monkeypatch.setattr(run, "speed_probe", lambda: 0.9)  # the machine after the run
     target = run.publish("smoke", written, tmp_path / "out")
-    assert json.loads((target / "timings.json").read_text())["probe_seconds"] == 0.25
+    timings = json.loads((target / "timings.json").read_text())
+    assert (timings["probe_seconds"], timings["probe_threads"]) == (0.25, run.PROBE_THREADS)
     manifest = run.read_manifest(tmp_path / "out")
+    manifest["01_a.ipynb"]["probe_threads"] = 2  # a probe of an older runner, taken with two threads
+    (tmp_path / "out" / run.MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert json.loads((run.publish("smoke", written, tmp_path / "out") / "timings.json").read_text())[
+        "probe_seconds"] == 0.9
     del manifest["01_a.ipynb"]["probe_seconds"]  # a run whose estimates all came from earlier runs here
     (tmp_path / "out" / run.MANIFEST_NAME).write_text(json.dumps(manifest))
     assert json.loads((run.publish("smoke", written, tmp_path / "out") / "timings.json").read_text())[

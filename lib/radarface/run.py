@@ -260,23 +260,36 @@ def published_dir(profile: str) -> Path:
     return paths.ROOT / "results" / profile
 
 
-def speed_probe(repeats: int = 3) -> float:
-    """Wall seconds (best of ``repeats``) of a fixed small training workload: a two-layer CNN's
-    forward and backward passes on a batch of 32 × 64 × 64 images, with the torch threads of this
-    process. The published run stores its value; the ratio scales the published times to this machine."""
+#: Torch threads of :func:`speed_probe`. With two threads on two cores it read 0.17–0.68 s on one idle
+#: machine (a second thread waits on whatever else the other core does); with one, 0.38–0.47 s.
+PROBE_THREADS: int = 1
+
+
+def speed_probe(repeats: int = 5) -> float:
+    """Wall seconds (best of ``repeats``) of a fixed small training workload on :data:`PROBE_THREADS`
+    torch threads: a two-layer CNN's forward and backward passes on a batch of 32 × 64 × 64 images.
+    The published run stores its value; the ratio scales the published times to this machine."""
     import torch  # only when an estimate needs it: the runner itself never loads torch
+
+    from radarface.runtime import torch_threads
 
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(32, 2, 64, 64, generator=generator)
     net = torch.nn.Sequential(torch.nn.Conv2d(2, 32, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1))
     best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(4):
-            net(images).square().mean().backward()
-        best = min(best, time.perf_counter() - start)
+    with torch_threads(PROBE_THREADS):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(4):
+                net(images).square().mean().backward()
+            best = min(best, time.perf_counter() - start)
     return best
+
+
+def _comparable(record: dict[str, Any]) -> bool:
+    """Whether a manifest entry's or a ``timings.json``'s probe was taken as :func:`speed_probe` takes it now."""
+    return "probe_seconds" in record and record.get("probe_threads") == PROBE_THREADS
 
 
 class Probe:
@@ -330,8 +343,10 @@ def estimates(names: list[str], manifest: dict[str, Any], profile: str,
                                                      if missing else ""))
         elif name in published:
             if scale is None:
-                scale = probe() / float(timings["probe_seconds"]) if timings.get("probe_seconds") else 1.0
-                origin = f"published run × {scale:.2f} (speed probe)" if timings.get("probe_seconds") else origin
+                comparable = _comparable(timings) and float(timings["probe_seconds"]) > 0
+                scale = probe() / float(timings["probe_seconds"]) if comparable else 1.0
+                origin = f"published run × {scale:.2f} (speed probe)" if comparable else \
+                    "published run (unscaled: its speed probe was taken another way)"
             seconds, missing = stage_adjusted(float(published[name]), timings.get("stages", {}).get(name, {}),
                                               planned)
             out[name] = (seconds * scale, origin + (f"; {format_seconds(missing * scale)} making what data/ lacks"
@@ -434,7 +449,7 @@ def run(profile: str, only: list[str] | None = None, params: dict[str, Any] | No
                           "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                           "stages": progress.read_stages(stages_file)}
         if probe.seconds is not None:
-            manifest[name]["probe_seconds"] = round(probe.seconds, 4)
+            manifest[name].update(probe_seconds=round(probe.seconds, 4), probe_threads=PROBE_THREADS)
         stages_file.unlink(missing_ok=True)
         _write_json(out_dir / MANIFEST_NAME, manifest)
         print(f"    done in {format_seconds(seconds)}", flush=True)
@@ -507,8 +522,7 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
     The notebooks must state one clean commit; ``timings.json`` names it (copying them dirties
     the tree, so asking git at this point would add a ``+``) and this machine's :func:`speed_probe`:
     the lowest taken at the start of the run's invocations (as a new machine's estimate takes it), or
-    one taken now if none was. A probe taken right after a long run once read twice the value the
-    same machine gave before and after it, which made every estimate from it half as long."""
+    one taken now if none was taken the way :func:`speed_probe` takes it now (:data:`PROBE_THREADS`)."""
     out_dir = Path(out_dir or paths.runs_dir(profile))
     manifest = read_manifest(out_dir)
     sources = {p.stem for p in notebooks()}
@@ -530,9 +544,9 @@ def publish(profile: str, written: list[Path], out_dir: Path | None = None) -> P
         shutil.copyfile(result, target / result.name)
     for figure in sorted(profile_figures_dir(profile).glob("*.png")):
         shutil.copyfile(figure, target / "figures" / figure.name)
-    probes = [manifest[p.name]["probe_seconds"] for p in written if "probe_seconds" in manifest[p.name]]
+    probes = [manifest[p.name]["probe_seconds"] for p in written if _comparable(manifest[p.name])]
     timings = {"profile": profile, "commit": commits[0], "cores": os.cpu_count(),
-               "probe_seconds": min(probes) if probes else round(speed_probe(), 4),
+               "probe_seconds": min(probes) if probes else round(speed_probe(), 4), "probe_threads": PROBE_THREADS,
                "notebooks": {p.name: manifest[p.name]["seconds"] for p in written},
                "stages": {p.name: manifest[p.name].get("stages", {}) for p in written},
                "total_seconds": round(sum(manifest[p.name]["seconds"] for p in written), 1)}
