@@ -167,6 +167,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "tta_encoder_steps": 100,
         "gap_epochs": 3,
         "physics_steps": 30,
+        "physics_depth_weight": 0.3,
         "physics_test_images": 10,  # per capture set and of the synthetic test split: about 40 s each
     },
     "paper": {
