@@ -44,6 +44,12 @@ def _fields(specs: list[str]) -> dict:
     return {k: json.loads(v) for k, v in (s.split("=", 1) for s in specs)}
 
 
+def _fitted(trace: dict[str, list[float]]) -> str:
+    """The diffuse share and image level a fit ended with, where it fitted them (", diffuse share 0.31, level -2.0 dB")."""
+    share = f", diffuse share {trace['material'][-1]:.2f}" if "material" in trace else ""
+    return share + (f", level {trace['level_db'][-1]:+.1f} dB" if "level_db" in trace else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=profiles.names())
@@ -82,8 +88,7 @@ def main() -> None:
     distances = real_data.capture_vertex_distances(face, captures, {starts_at: start, "(c)": fits.params})
     print(settings)
     for i in range(len(captures)):
-        material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
-        material += f", level {fits.traces[i]['level_db'][-1]:+.1f} dB" if "level_db" in fits.traces[i] else ""
+        material = _fitted(fits.traces[i])
         objective = fits.traces[i]["objective"]
         print(f"{i:2d} {captures.subject[i]} {captures.expression[i]}: {starts_at} {distances[starts_at][i]:.2f} mm -> "
               f"(c) {distances['(c)'][i]:.2f} mm (mean face {distances['mean face'][i]:.2f}), objective "
@@ -116,8 +121,7 @@ def synthetic(cfg: dict, settings: PhysicsSettings, face, config, n: int) -> Non
     mm = {name: metrics.vertex_errors(face, truth, p)[:, face.face_mask].mean(axis=1)
           for name, p in (("encoder", start), ("(c)", fits.params))}
     for i in range(n):
-        material = f", diffuse share {fits.traces[i]['material'][-1]:.2f}" if "material" in fits.traces[i] else ""
-        material += f", level {fits.traces[i]['level_db'][-1]:+.1f} dB" if "level_db" in fits.traces[i] else ""
+        material = _fitted(fits.traces[i])
         print(f"{i:2d}: encoder {mm['encoder'][i]:.2f} mm -> (c) {mm['(c)'][i]:.2f} mm (image's diffuse share "
               f"{render[i]['material']:.2f}{material}), {fits.seconds[i]:.0f} s")
     lower = int((mm["(c)"] < mm["encoder"]).sum())
