@@ -9,12 +9,14 @@ two narrow ResNet-18 and a narrow AlexNet).
 ``--channels 1``: one-channel images, as the amplitude encoder sees them (``center_depth`` off).
 A backbone named ``NAME@contiguous`` is ``NAME`` with its weights turned back to the contiguous
 layout: on one-channel images that is how the plain CNNs ran before they made their weights
-channels-last (``radarface.models.backbones.PlainCNN``).
+channels-last (``radarface.models.backbones.PlainCNN``). ``NAME@bfloat16`` is ``NAME`` in bfloat16
+mixed precision (``Encoder(precision="bfloat16")``).
 
 Usage::
 
     python benchmarks/encoder.py [--threads 1] [--rounds 5] [--channels 2]
                                  [--backbones resnet18-narrow,plain,plain-average,vgg-average]
+    python benchmarks/encoder.py --backbones vgg-average-w24,vgg-average-w24@bfloat16,vgg-average@bfloat16
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ def step_seconds(encoder: Encoder, images: torch.Tensor, targets: torch.Tensor, 
 
 
 def build(name: str, channels: int) -> Encoder:
-    """The encoder of backbone ``name`` (``NAME@contiguous``: with contiguous weights) for ``channels`` input channels."""
-    backbone, _, layout = name.partition("@")
-    if layout not in ("", "contiguous"):
-        raise ValueError(f"a backbone's layout suffix must be @contiguous, got {name!r}")
-    net = Encoder(channels, SIZE, 10, 7, backbone=backbone, center_depth=1 if channels == 2 else None)
-    return net.to(memory_format=torch.contiguous_format) if layout else net
+    """The encoder of backbone ``name`` for ``channels`` input channels (``NAME@contiguous``: with contiguous
+    weights; ``NAME@bfloat16``: in bfloat16 mixed precision)."""
+    backbone, _, variant = name.partition("@")
+    if variant not in ("", "contiguous", "bfloat16"):
+        raise ValueError(f"a backbone's suffix must be @contiguous or @bfloat16, got {name!r}")
+    net = Encoder(channels, SIZE, 10, 7, backbone=backbone, center_depth=1 if channels == 2 else None,
+                  precision="bfloat16" if variant == "bfloat16" else "float32")
+    return net.to(memory_format=torch.contiguous_format) if variant == "contiguous" else net
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     reference = min(times[names[0]])
     print(f"one training step, batch {BATCH} of {args.channels} x {SIZE} x {SIZE} px, {args.threads} thread(s), best of "
           f"{args.rounds} interleaved rounds:")
-    print(f"{'backbone':18s} {'parameters':>11s} {'s/step':>8s} {'s/epoch':>8s} {'vs ' + names[0]:>22s}")
+    print(f"{'backbone':26s} {'parameters':>11s} {'s/step':>8s} {'s/epoch':>8s} {'vs ' + names[0]:>22s}")
     for name in names:
         best = min(times[name])
         n_params = sum(p.numel() for p in nets[name].parameters())
-        print(f"{name:18s} {n_params:11,d} {best:8.3f} {best * TRAIN_IMAGES / BATCH:8.0f} {reference / best:21.2f}x")
+        print(f"{name:26s} {n_params:11,d} {best:8.3f} {best * TRAIN_IMAGES / BATCH:8.0f} {reference / best:21.2f}x")
     return 0
 
 

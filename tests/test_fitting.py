@@ -27,6 +27,8 @@ def test_build_encoder_follows_the_settings_and_is_seeded():
     c = build_encoder(encoder_settings(seed=1), 2, SLICES, image_size=32)
     assert not torch.equal(a.heads["shape"].fc.weight, c.heads["shape"].fc.weight)
     assert build_encoder(settings, 1, {**SLICES, "render": slice(23, 27)}, image_size=32).n_outputs == 27
+    assert a.precision == "float32"
+    assert build_encoder(encoder_settings(encoder_precision="bfloat16"), 2, SLICES, image_size=32).precision == "bfloat16"
 
 
 def test_build_decoder_is_seeded():
@@ -189,3 +191,15 @@ def test_profile_encoders_train_side_by_side_what_profile_encoder_then_reuses(tm
         x = encoder_data(cfg, inputs)["val"].tensors()[0][:4]
         with torch.no_grad():
             assert torch.equal(side[inputs](x), alone(x))  # what profile_encoder makes alone with one thread
+
+
+def test_a_bfloat16_encoder_warns_on_a_cpu_without_bfloat16_units_and_trains(tmp_path, monkeypatch):
+    import radarface.experiments.fitting as fitting
+
+    monkeypatch.setattr(train, "checkpoint_path", lambda name: tmp_path / f"{name}.pt")
+    monkeypatch.setattr(fitting, "bfloat16_native", lambda: False)
+    cfg = profiles.resolve("smoke", encoder_epochs=1, encoder_precision="bfloat16")
+    data = encoder_data(cfg, "amplitude")
+    with pytest.warns(UserWarning, match="no bfloat16 units"):
+        model, result = fit_encoder(EncoderSettings.from_profile(cfg), data, progress=False)
+    assert model.precision == "bfloat16" and result.trained == 1 and "val_loss" in result.history

@@ -143,3 +143,31 @@ def test_plain_cnn_runs_channels_last_also_on_one_channel_images(channels):
     net.features[0].register_forward_hook(lambda module, args, out: seen.append(out))
     net(torch.rand(2, channels, 32, 32))
     assert seen[0].is_contiguous(memory_format=torch.channels_last) and not seen[0].is_contiguous()
+
+
+def test_bfloat16_encoder_trains_in_mixed_precision_and_returns_float32():
+    torch.manual_seed(0)
+    full = Encoder(2, 32, 10, 7, backbone="tiny-shared")
+    torch.manual_seed(0)
+    mixed = Encoder(2, 32, 10, 7, backbone="tiny-shared", precision="bfloat16")
+    images = torch.rand(4, 2, 32, 32)
+    out = mixed(images)
+    assert out.dtype == torch.float32 and all(p.dtype == torch.float32 for p in mixed.parameters())
+    reference = full(images)
+    # the same weights: bfloat16 keeps about 3 significant digits
+    assert torch.allclose(out, reference, rtol=0.05, atol=0.05) and not torch.equal(out, reference)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in mixed.parameters())
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Encoder(2, 32, 10, 7, backbone="tiny", precision="half")
+
+
+def test_an_exported_architecture_rebuilds_the_encoders_precision():
+    from radarface.weights import build_encoder_from, encoder_architecture
+
+    for precision in ("float32", "bfloat16"):
+        encoder = Encoder(2, 32, 10, 7, backbone="tiny-shared", precision=precision)
+        assert build_encoder_from(encoder_architecture(encoder)).precision == precision
+    older = encoder_architecture(Encoder(1, 32, 10, 7, backbone="tiny"))
+    del older["members"][0]["precision"]  # weights exported before the setting existed
+    assert build_encoder_from(older).precision == "float32"

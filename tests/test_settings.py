@@ -29,6 +29,18 @@ def test_encoder_run_name_changes_with_the_training_settings():
     assert name == encoder_run_name(profiles.resolve("smoke", train_threads=2), "both", "/x/synthetic_smoke_1234.h5")
 
 
+def test_precision_names_a_run_only_when_it_is_not_float32():
+    """The field came after the runs were named: float32 runs keep the names (and checkpoints) they had."""
+    from dataclasses import replace
+
+    settings = EncoderSettings.from_profile(profiles.resolve("smoke"))
+    assert settings.precision == "float32"
+    assert settings.run_name("both", "synthetic_x.h5") == "encoder_both_d1684b5c"  # the name before the field
+    assert replace(settings, precision="bfloat16").run_name("both", "synthetic_x.h5") != "encoder_both_d1684b5c"
+    with pytest.raises(ValueError, match="encoder_precision must be one of"):
+        replace(settings, precision="float16")
+
+
 def test_every_field_names_the_run_but_the_thread_count():
     """A field added to a settings class changes its runs' names without anyone listing it."""
     from dataclasses import fields, replace
@@ -51,6 +63,8 @@ def test_every_field_names_the_run_but_the_thread_count():
                 changed = "vertices"
             elif f.name == "optimizer":
                 changed = "adamw"
+            elif f.name == "precision":
+                changed = "bfloat16"
             elif f.name == "lr":
                 changed = 0.123
             elif f.name == "select":

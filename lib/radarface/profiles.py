@@ -51,6 +51,8 @@ _COMMON: dict[str, Any] = {
     "encoder_rendered": 0.0,
     # encoders seeded seed, seed + 1, ... whose predictions are averaged; 1 = one (the paper)
     "encoder_ensemble": 1,
+    # the encoder's arithmetic: "float32" (the paper) or "bfloat16" mixed precision
+    "encoder_precision": "float32",
     "train_threads": 0,  # torch CPU threads while training; 0 = all cores
     # learned renderer (point 4)
     "decoder_backbone": "resnet50",
@@ -135,10 +137,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         # docs/tuning.md ("Settings of the cpu profile")
         "model": "auto",
         "n_samples": 10_000,
-        # one plain network for all targets (two convolutions per block, 24 channels wide),
-        # AdamW with a one-cycle schedule, light image noise
-        "encoder_backbone": "vgg-average-w24",
-        "encoder_epochs": 8,
+        # one plain network for all targets (two convolutions per block, 32 channels wide) in
+        # bfloat16 mixed precision, AdamW with a one-cycle schedule, light image noise
+        "encoder_backbone": "vgg-average",
+        "encoder_precision": "bfloat16",
+        "encoder_epochs": 12,
         "encoder_batch": 32,
         "encoder_lr": ("one-cycle", 0.024),
         "encoder_optimizer": "adamw",

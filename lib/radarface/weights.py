@@ -89,13 +89,15 @@ def encoder_architecture(encoder: nn.Module) -> dict[str, Any]:
     members = list(encoder.members) if isinstance(encoder, EncoderEnsemble) else [encoder]
     return {"ensemble": isinstance(encoder, EncoderEnsemble),
             "members": [{"in_channels": m.in_channels, "image_size": m.image_size, **m.sizes,
-                         "backbone": m.backbone, "center_depth": m.center_depth} for m in members]}
+                         "backbone": m.backbone, "center_depth": m.center_depth, "precision": m.precision}
+                        for m in members]}
 
 
 def build_encoder_from(architecture: dict[str, Any]) -> nn.Module:
     """The (untrained) encoder described by :func:`encoder_architecture`."""
     members = [Encoder(a["in_channels"], a["image_size"], a["shape"], a["expression"], a["pose"], a["render"],
-                       backbone=a["backbone"], center_depth=a["center_depth"]) for a in architecture["members"]]
+                       backbone=a["backbone"], center_depth=a["center_depth"],
+                       precision=a.get("precision", "float32")) for a in architecture["members"]]
     return EncoderEnsemble(members) if architecture["ensemble"] else members[0]
 
 

@@ -19,9 +19,9 @@
 # `python -m radarface.run --profile cpu --only 04 --sweep inputs=amplitude,depth,both`.
 #
 # Beyond the paper, as profile settings (the `paper` profile keeps the paper's choices):
-# `encoder_backbone = "vgg-average-w24"` replaces the three networks by ONE plain CNN
-# (four blocks of two 3 × 3 convolutions, 24 to 192 channels, a global average pool, one
-# linear layer for every target, outputs unbounded; `"vgg-average"` is the same network 32
+# `encoder_backbone = "vgg-average"` replaces the three networks by ONE plain CNN
+# (four blocks of two 3 × 3 convolutions, 32 to 256 channels, a global average pool, one
+# linear layer for every target, outputs unbounded; `"vgg-average-w24"` is the same network 24
 # channels wide, `"plain-average"` has one convolution per block), trained with AdamW on a
 # one-cycle schedule (`encoder_lr = ("one-cycle", peak)`, `encoder_optimizer = "adamw"`) and
 # light image noise
@@ -42,7 +42,10 @@
 # rendered by the learned renderer of notebook 05 (trained first if missing), so the
 # encoder sees more faces than the dataset holds (`radarface.losses.rendered_loss`);
 # `encoder_ensemble` trains that many encoders from consecutive seeds and averages their
-# predictions (`radarface.models.EncoderEnsemble`). The `cpu` profile's choices are in
+# predictions (`radarface.models.EncoderEnsemble`); `encoder_precision = "bfloat16"` computes
+# the network in bfloat16 with float32 weights (torch's automatic mixed precision): on a CPU
+# with bfloat16 matrix units a training step then costs about 40 %, at the same accuracy
+# in the measurements of `docs/tuning.md`, which is what pays for the 32 channels and 12 epochs. The `cpu` profile's choices are in
 # `radarface/profiles.py`, the measurements behind them in `docs/tuning.md`.
 
 # %% tags=["parameters"]
@@ -62,6 +65,7 @@ weight_decay = None
 center_depth = None  # None: the profile's; True: shape/expression networks see depth minus the face's mean
 rendered = None  # None: the profile's; extra decoder-rendered samples per dataset sample (0: none)
 ensemble = None  # None: the profile's; encoders (seeds seed, seed + 1, ...) whose predictions are averaged
+precision = None  # None: the profile's; "float32" or "bfloat16" (mixed precision)
 
 # %%
 import matplotlib.pyplot as plt
@@ -82,7 +86,8 @@ from radarface.train import predict
 cfg = profiles.resolve(profile, encoder_backbone=backbone, encoder_epochs=epochs, encoder_batch=batch, seed=seed,
                        train_threads=threads, encoder_loss=loss, encoder_select=select,
                        encoder_weight_decay=weight_decay, encoder_augment=augment, encoder_center_depth=center_depth,
-                       encoder_rendered=rendered, encoder_ensemble=ensemble, model=model)
+                       encoder_rendered=rendered, encoder_ensemble=ensemble, encoder_precision=precision,
+                       model=model)
 face = facemodel.load_model(cfg["model"], cfg["n_shape"], cfg["n_expression"])
 
 # %% [markdown]

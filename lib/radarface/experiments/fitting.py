@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -39,7 +40,7 @@ from radarface.facemodel import MorphableModel, load_model
 from radarface.losses import LossFn, autoencoder_loss, decoder_loss, parameter_loss, rendered_loss
 from radarface.models.autoencoder import Autoencoder, SelectChannels, channels_for
 from radarface.models.decoder import LearnedRenderer
-from radarface.models.encoder import Encoder, EncoderEnsemble
+from radarface.models.encoder import Encoder, EncoderEnsemble, bfloat16_native
 from radarface.runtime import process_context, process_map, resolve_workers
 from radarface.train import FitResult
 
@@ -88,7 +89,8 @@ def build_encoder(settings: EncoderSettings, in_channels: int, slices: dict[str,
     center = tuple(fields).index("depth") if settings.center_depth and "depth" in fields else None
     with train.seeded(settings.weights_seed):
         return Encoder(in_channels, int(image_size), sizes["shape"], sizes["expression"], sizes.get("pose", 6),
-                       sizes.get("render", 0), backbone=settings.backbone, center_depth=center)
+                       sizes.get("render", 0), backbone=settings.backbone, center_depth=center,
+                       precision=settings.precision)
 
 
 def encoder_loss(settings: EncoderSettings, slices: dict[str, slice], channels: tuple[str, ...], *,
@@ -134,6 +136,11 @@ def fit_encoder(settings: EncoderSettings, data: dict[str, RadarFaceDataset], *,
                           fields=tuple(train_ds.fields))
     name = settings.run_name(train_ds.inputs, train_ds.path, renderer_name)
     loss = encoder_loss(settings, train_ds.slices, train_ds.fields, metric=metric, renderer=renderer)
+    if settings.precision == "bfloat16" and not bfloat16_native() and not train.finished(train.checkpoint_path(name),
+                                                                                          settings.epochs):
+        warnings.warn("encoder_precision = 'bfloat16', but this CPU has no bfloat16 units (AMX or AVX-512 BF16): "
+                      "training will be slower than in float32. For speed here, set encoder_precision = 'float32' "
+                      "(a different run, with results that differ slightly)", stacklevel=2)
     result = train.fit(model, loss, train_ds, data.get("val"), epochs=settings.epochs, batch_size=settings.batch,
                        lr=settings.lr, checkpoint=train.checkpoint_path(name), seed=settings.weights_seed,
                        threads=settings.threads, weight_decay=settings.weight_decay, select=settings.select,

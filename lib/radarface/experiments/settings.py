@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from radarface.augment import Augment
-from radarface.models.encoder import BACKBONES, DEPTH_RELIEF_SCALE, SHARED_BACKBONES
+from radarface.models.encoder import BACKBONES, DEPTH_RELIEF_SCALE, PRECISIONS, SHARED_BACKBONES
 from radarface.models.decoder import DECODER_BACKBONES
 from radarface.physics_fit import DEPTH_PIXELS, KEEP
 from radarface.radar.differentiable import SPECKLE
@@ -40,6 +40,9 @@ from radarface.train import run_name as hashed_name
 
 #: Field metadata of settings that change how fast a run goes, not its result; left out of run names.
 SPEED_ONLY: dict[str, bool] = {"names_run": False}
+#: Field metadata of settings added after runs were named: they name a run only when not at their
+#: default, so the runs made before they existed keep their names (and checkpoints).
+NAMES_IF_SET: dict[str, str] = {"names_run": "if-set"}
 #: ``EncoderSettings.loss`` values: the paper's L2 on the parameters, or the face coefficients weighted
 #: by how far they move the face (:func:`radarface.losses.parameter_loss` with a vertex metric).
 ENCODER_LOSSES: tuple[str, ...] = ("parameters", "vertices")
@@ -47,7 +50,9 @@ ENCODER_LOSSES: tuple[str, ...] = ("parameters", "vertices")
 
 def run_name(prefix: str, settings: Any, **inputs: Any) -> str:
     """``<prefix>_<hash8>`` over every field of ``settings`` (but :data:`SPEED_ONLY` ones) and ``inputs``."""
-    named = {f.name: getattr(settings, f.name) for f in fields(settings) if f.metadata.get("names_run", True)}
+    named = {f.name: getattr(settings, f.name) for f in fields(settings)
+             if f.metadata.get("names_run", True) is True
+             or (f.metadata.get("names_run") == "if-set" and getattr(settings, f.name) != f.default)}
     return hashed_name(prefix, settings={k: _plain(v) for k, v in named.items()}, **inputs)
 
 
@@ -103,6 +108,7 @@ class EncoderSettings:
     ``rendered``: extra samples per dataset sample drawn by the learned renderer (0 = none).
     ``ensemble``: encoders from seeds ``seed``, ``seed + 1``, ... averaged; ``member``: which
     one these settings train (its weights and batch order are seeded ``seed + member``).
+    ``precision``: the network's arithmetic, one of :data:`radarface.models.encoder.PRECISIONS`.
     """
 
     backbone: str = "resnet50"
@@ -121,9 +127,11 @@ class EncoderSettings:
     member: int = 0
     seed: int = 0
     threads: int | None = field(default=None, metadata=SPEED_ONLY)
+    precision: str = field(default="float32", metadata=NAMES_IF_SET)
 
     def __post_init__(self) -> None:
         _check_choice("encoder_backbone", self.backbone, set(BACKBONES) | set(SHARED_BACKBONES))
+        _check_choice("encoder_precision", self.precision, PRECISIONS)
         _check_choice("encoder_optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("encoder_loss", self.loss, ENCODER_LOSSES)
         _check_count("encoder_epochs", self.epochs)
@@ -147,7 +155,8 @@ class EncoderSettings:
                    loss=cfg["encoder_loss"], augment=_augment(cfg["encoder_augment"], "encoder_augment"),
                    select=cfg["encoder_select"], center_depth=bool(cfg["encoder_center_depth"]),
                    predict_render=bool(cfg["encoder_render"]), rendered=float(cfg["encoder_rendered"] or 0.0),
-                   ensemble=cfg["encoder_ensemble"], seed=int(cfg["seed"]), threads=_threads(cfg))
+                   ensemble=cfg["encoder_ensemble"], seed=int(cfg["seed"]), threads=_threads(cfg),
+                   precision=cfg["encoder_precision"])
 
     @property
     def weights_seed(self) -> int:
