@@ -99,6 +99,23 @@ def test_depth_weight_weighs_the_depth_channel_against_the_others():
     assert float(image_loss(*depth_only, depth_channels=(0,), depth_weight=0.0)) == pytest.approx(0.09)
 
 
+def test_depth_scale_makes_depth_errors_squared_below_it_and_linear_above_it():
+    target = torch.full((1, 2, 4, 4), 0.5)
+    small, large = target.clone(), target.clone()
+    small[:, 1] += 0.001  # well below the scale: the squared error
+    large[:, 1] += 0.5  # 25 scales: about 2·δ·|e| instead of e²
+    assert float(image_loss(small, target, depth_channels=(1,), depth_scale=0.02)) == pytest.approx(
+        float(image_loss(small, target, depth_channels=(1,))), rel=1e-3)
+    robust = float(image_loss(large, target, depth_channels=(1,), depth_scale=0.02))
+    assert robust == pytest.approx(0.5 * 2 * 0.02 ** 2 * (np.sqrt(1 + 25 ** 2) - 1), rel=1e-5)
+    assert robust < 0.1 * float(image_loss(large, target, depth_channels=(1,)))
+    amplitude = target.clone()
+    amplitude[:, 0] += 0.5  # the amplitude channel keeps its squared error
+    assert float(image_loss(amplitude, target, depth_channels=(1,), depth_scale=0.02)) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match="depth_scale must be > 0"):
+        image_loss(target, target, depth_channels=(1,), depth_scale=0.0)
+
+
 def test_image_loss_per_image_and_module():
     torch.manual_seed(0)
     pred, target = torch.rand(3, 2, 8, 8), torch.rand(3, 2, 8, 8)

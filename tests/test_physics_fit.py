@@ -75,6 +75,11 @@ def test_target_foreground_depth_loss_ignores_a_wider_foreground_and_is_differen
     assert torch.isfinite(grad).all() and float(grad[:4].abs().max()) > 0
     with pytest.raises(ValueError, match="depth_pixels"):
         image_objective(renderer, model, norm, vector, wide, depth_pixels="both")
+    # a robust depth term: equal at the truth, smaller away from it, still differentiable
+    robust = image_objective(renderer, model, norm, moved, truth_images, depth_pixels="target", depth_scale_mm=2.0)[0]
+    assert 0 < float(robust.detach()) < float(loss.detach())
+    (grad,) = torch.autograd.grad(robust, moved)
+    assert torch.isfinite(grad).all() and float(grad[:4].abs().max()) > 0
 
 
 @pytest.mark.slow

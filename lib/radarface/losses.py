@@ -51,14 +51,18 @@ LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, dic
 
 
 def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequence[int] = (),
-               background_weight: float = 1.0, depth_weight: float = 1.0, reduction: str = "mean") -> torch.Tensor:
+               background_weight: float = 1.0, depth_weight: float = 1.0, reduction: str = "mean",
+               depth_scale: float | None = None) -> torch.Tensor:
     """Weighted mean squared error of images (B, C, H, W) in [0, 1]; scalar, or (B,) for ``reduction="none"``.
 
     Each image and channel: ``Σ w·(pred − target)² / Σ w`` with ``w = 1``, except the
     background pixels (``target == 0``) of ``depth_channels``, which weigh
     ``background_weight`` (see the module docstring); then the mean over channels, the
     ``depth_channels`` weighing ``depth_weight`` against 1 for the others (and the mean
-    over images for ``"mean"``).
+    over images for ``"mean"``). ``depth_scale`` (image units): the depth channels' squared error
+    becomes the pseudo-Huber ``2δ²(√(1 + (e/δ)²) − 1)``, which is e² for errors well below δ and grows
+    only linearly above it, so a few pixels whose depth jumped to another peak of a speckled column
+    do not outweigh the rest; None: squared error.
 
     >>> two = torch.zeros(1, 2, 2, 2); two[:, 1] = 0.5  # error 0 in amplitude, 0.25 in depth
     >>> float(image_loss(torch.zeros_like(two), two, depth_channels=(1,), depth_weight=1 / 3))
@@ -80,7 +84,14 @@ def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequ
     bad = [c for c in depth_channels if not 0 <= c < pred.shape[1]]
     if bad:
         raise ValueError(f"depth_channels {list(depth_channels)} outside the {pred.shape[1]} channels")
+    if depth_scale is not None and not depth_scale > 0:
+        raise ValueError(f"depth_scale must be > 0 (image units) or None, got {depth_scale}")
     squared = (pred - target) ** 2
+    if depth_scale is not None and depth_channels:
+        delta2 = depth_scale * depth_scale
+        robust = 2.0 * delta2 * (torch.sqrt(1.0 + squared[:, list(depth_channels)] / delta2) - 1.0)
+        squared = squared.clone()
+        squared[:, list(depth_channels)] = robust
     if depth_channels and background_weight != 1.0:
         is_depth = torch.zeros(pred.shape[1], dtype=torch.bool, device=pred.device)
         is_depth[list(depth_channels)] = True

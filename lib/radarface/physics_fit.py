@@ -91,7 +91,8 @@ def start_renderer(model, init: dict[str, Any], config: RadarConfig, **options: 
 def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormaliser, vector: torch.Tensor,
                     target: torch.Tensor, *, depth_weight: float = 1.0, background_weight: float = 1.0,
                     depth_pixels: str = "all", material: torch.Tensor | None = None,
-                    level_db: torch.Tensor | float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+                    level_db: torch.Tensor | float = 0.0, depth_scale_mm: float | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """(image loss, prior mean(vector²)) of a normalised vector (D,) against target images (2, H, W).
 
     ``depth_pixels="all"``: the image loss of (a) (:func:`radarface.losses.image_loss`; depth 0 on
@@ -99,25 +100,30 @@ def image_objective(renderer: PhysicsRenderer, model, normaliser: TargetNormalis
     (depth > 0), against the rendered depth without its mask, so that a diffuse floor the renderer
     leaves below −DR (or one it adds) does not count as a depth error of the whole region.
     ``material``: a diffuse share being fitted (0-d tensor; the renderer's ``speckle`` not ``"draw"``);
-    ``level_db``: the rendered image's level against the target's (:meth:`PhysicsRenderer.images`)."""
+    ``level_db``: the rendered image's level against the target's (:meth:`PhysicsRenderer.images`).
+    ``depth_scale_mm``: depth errors count as squared below about this many mm and linearly above
+    (:func:`radarface.losses.image_loss`'s ``depth_scale``); None: squared throughout."""
     db = renderer.db_volume(posed_vertices(model, normaliser, vector), material=material)
     return volume_loss(renderer, db, target, depth_weight=depth_weight, background_weight=background_weight,
-                       depth_pixels=depth_pixels, level_db=level_db), vector.square().mean()
+                       depth_pixels=depth_pixels, level_db=level_db,
+                       depth_scale_mm=depth_scale_mm), vector.square().mean()
 
 
 def volume_loss(renderer: PhysicsRenderer, db: torch.Tensor, target: torch.Tensor, *, depth_weight: float = 1.0,
-                background_weight: float = 1.0, depth_pixels: str = "all", level_db: torch.Tensor | float = 0.0
-                ) -> torch.Tensor:
+                background_weight: float = 1.0, depth_pixels: str = "all", level_db: torch.Tensor | float = 0.0,
+                depth_scale_mm: float | None = None) -> torch.Tensor:
     """The image loss of :func:`image_objective` for a rendered :meth:`PhysicsRenderer.db_volume` ``db``."""
     target = target.to(renderer.plan.voxel_points.dtype)
+    lo, hi = renderer.plan.grid.depth_window_mm
+    scale = None if depth_scale_mm is None else depth_scale_mm / (hi - lo)
     if depth_pixels == "all":
         rendered = renderer.images(db, level_db=level_db)
         return image_loss(rendered[None], target[None], depth_channels=(1,),
-                          background_weight=background_weight, depth_weight=depth_weight)
+                          background_weight=background_weight, depth_weight=depth_weight, depth_scale=scale)
     if depth_pixels == "target":  # the target's background pixels weigh 0 in the depth channel
         rendered = renderer.images(db, mask_depth=False, level_db=level_db)
         return image_loss(rendered[None], target[None], depth_channels=(1,), background_weight=0.0,
-                          depth_weight=depth_weight)
+                          depth_weight=depth_weight, depth_scale=scale)
     raise ValueError(f"depth_pixels must be one of {list(DEPTH_PIXELS)}, got {depth_pixels!r}")
 
 
@@ -152,7 +158,8 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
                 lr: float = 0.1, prior_weight: float = 1e-3, depth_weight: float = 1.0,
                 background_weight: float = 1.0, depth_pixels: str = "all", lr_schedule: str = "constant",
                 renderer: PhysicsRenderer | None = None, callback: Callback | None = None,
-                keep: str = "last", fit_material: bool = False, fit_level: bool = False) -> PhysicsFitResult:
+                keep: str = "last", fit_material: bool = False, fit_level: bool = False,
+                depth_scale_mm: float | None = None) -> PhysicsFitResult:
     """Fit shape, expression and pose to radar ``images`` (2, H, W) (amplitude, depth in [0, 1]) by Adam
     from ``init`` (dict of ``shape``, ``expression``, ``pose`` in rad/mm, e.g. an encoder's estimate)
     through the physics renderer (default :func:`start_renderer` on ``init``; pass one to fix its
@@ -164,7 +171,8 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     "expected" or "expected-db"), from the share of :data:`MATERIAL_GRID` with the lowest image loss at
     ``init``: from a fixed 0.5 the first steps moved the face to suit a wrong share (``docs/tuning.md``).
     ``fit_level``: fit the rendered image's level in dB too (:meth:`PhysicsRenderer.images`), from the
-    best of :data:`LEVEL_GRID_DB` (with each share tried). Returns them and the trace."""
+    best of :data:`LEVEL_GRID_DB` (with each share tried). ``depth_scale_mm``: see :func:`image_objective`.
+    Returns them and the trace."""
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'best', got {keep!r}")
     normaliser = parameter_normaliser(model)
@@ -178,7 +186,7 @@ def fit_physics(model, images: torch.Tensor, init: dict[str, Any], config: Radar
     dtype = renderer.plan.voxel_points.dtype
     vector = torch.tensor(normaliser.normalise(init), dtype=dtype, requires_grad=True)
     objective_options = {"depth_weight": depth_weight, "background_weight": background_weight,
-                         "depth_pixels": depth_pixels}
+                         "depth_pixels": depth_pixels, "depth_scale_mm": depth_scale_mm}
     share, level = 0.5, 0.0
     if fit_material or fit_level:
         share, level = _starting_point(renderer, model, normaliser, vector, images,

@@ -103,6 +103,7 @@ _COMMON: dict[str, Any] = {
     "physics_material": "fit",  # its diffuse share: fitted per image; None: the radar's; or a number
     "physics_speckle": "expected",  # that share's mean power; "draw": one fixed draw of its phases
     "physics_level": None,  # the rendered images' level against the target's: 0 dB; "fit": fitted per image
+    "physics_depth_scale_mm": None,  # depth errors above about this (mm) count linearly; None: squared
     "physics_test_images": 200,
 }
 

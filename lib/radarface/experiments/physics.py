@@ -69,7 +69,8 @@ def fit_one(settings: PhysicsSettings, face: MorphableModel, images: torch.Tenso
     return fit_physics(face, images.float(), start, fitting_config(settings, config), steps=settings.steps,
                        lr=settings.lr, prior_weight=settings.prior_weight, depth_weight=settings.depth_weight,
                        depth_pixels=settings.depth_pixels, keep=settings.keep, renderer=renderer, callback=callback,
-                       fit_material=settings.material == "fit", fit_level=settings.level == "fit")
+                       fit_material=settings.material == "fit", fit_level=settings.level == "fit",
+                       depth_scale_mm=settings.depth_scale_mm)
 
 
 @dataclass

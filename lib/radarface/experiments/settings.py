@@ -363,6 +363,8 @@ class PhysicsSettings:
     ``speckle``: that share as one fixed ``"draw"`` of phases, its ``"expected"`` power, or each
     voxel's mean dB over its draws (``"expected-db"``); ``level``: the rendered image's level in dB
     against the target's, 0 (None) or ``"fit"``ted per image (:meth:`~radarface.radar.differentiable.PhysicsRenderer.images`);
+    ``depth_scale_mm``: depth errors count as squared below about this many mm and grow linearly
+    above (pseudo-Huber; None: squared throughout, as (a));
     ``test_images``: how many images of the synthetic test split (c) is evaluated on;
     ``workers``: processes fitting images side by side, one thread each (0 = all cores; 1 = in
     this process with ``threads`` threads).
@@ -379,6 +381,7 @@ class PhysicsSettings:
     speckle: str = "draw"
     level: str | None = None
     test_images: int = 200
+    depth_scale_mm: float | None = field(default=None, metadata=NAMES_IF_SET)
     threads: int | None = field(default=1, metadata=SPEED_ONLY)
     workers: int = field(default=1, metadata=SPEED_ONLY)
 
@@ -397,6 +400,9 @@ class PhysicsSettings:
         if not self.prior_weight >= 0 or not self.depth_weight >= 0:
             raise ValueError(f"physics_prior_weight and physics_depth_weight must be >= 0, got "
                              f"{self.prior_weight!r}, {self.depth_weight!r}")
+        if self.depth_scale_mm is not None and not (isinstance(self.depth_scale_mm, (int, float))
+                                                    and self.depth_scale_mm > 0):
+            raise ValueError(f"physics_depth_scale_mm must be None or a length > 0 in mm, got {self.depth_scale_mm!r}")
         if self.material == "fit":
             if self.speckle == "draw":
                 raise ValueError("physics_material = 'fit' needs physics_speckle = 'expected' or 'expected-db' (one "
@@ -415,4 +421,5 @@ class PhysicsSettings:
                    depth_pixels=cfg["physics_depth_pixels"], keep=cfg["physics_keep"],
                    spacing_mm=float(cfg["physics_spacing_mm"]), material=material if material in (None, "fit") else float(material),
                    speckle=cfg["physics_speckle"], level=cfg["physics_level"], test_images=int(cfg["physics_test_images"]),
+                   depth_scale_mm=cfg["physics_depth_scale_mm"],
                    threads=int(cfg["train_threads"]) or 1, workers=int(cfg["workers"]))

@@ -208,7 +208,10 @@ class EncoderEnsemble(nn.Module):
 
 def bfloat16_native() -> bool:
     """Whether this CPU computes bfloat16 matrix products in hardware (AMX or AVX-512 BF16)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # torch answers through a private oneDNN query; a torch without it is taken as a "no"
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 #: Factor on the centred depth (:func:`centred_depth`): a face's relief, about 0.11 of the depth
