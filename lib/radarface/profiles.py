@@ -172,6 +172,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gap_epochs": 3,
         "physics_steps": 30,
         "physics_depth_weight": 0.3,
+        "physics_depth_scale_mm": 2.0,
         "physics_test_images": 10,  # per capture set and of the synthetic test split: about 40 s each
     },
     "paper": {
