@@ -87,14 +87,13 @@ def image_loss(pred: torch.Tensor, target: torch.Tensor, *, depth_channels: Sequ
     if depth_scale is not None and not depth_scale > 0:
         raise ValueError(f"depth_scale must be > 0 (image units) or None, got {depth_scale}")
     squared = (pred - target) ** 2
+    is_depth = torch.zeros(pred.shape[1], dtype=torch.bool, device=pred.device)
+    is_depth[list(depth_channels)] = True
     if depth_scale is not None and depth_channels:
         delta2 = depth_scale * depth_scale
-        robust = 2.0 * delta2 * (torch.sqrt(1.0 + squared[:, list(depth_channels)] / delta2) - 1.0)
-        squared = squared.clone()
-        squared[:, list(depth_channels)] = robust
+        robust = 2.0 * delta2 * (torch.sqrt(1.0 + squared / delta2) - 1.0)
+        squared = torch.where(is_depth[None, :, None, None], robust, squared)
     if depth_channels and background_weight != 1.0:
-        is_depth = torch.zeros(pred.shape[1], dtype=torch.bool, device=pred.device)
-        is_depth[list(depth_channels)] = True
         background = (target <= 0) & is_depth[None, :, None, None]
         weight = torch.where(background, torch.as_tensor(background_weight, dtype=pred.dtype), 1.0)
         per_channel = (weight * squared).sum((2, 3)) / weight.sum((2, 3)).clamp_min(1e-12)
