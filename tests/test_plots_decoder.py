@@ -39,3 +39,17 @@ def test_plot_blend_curve_marks_the_chosen_weight():
     with pytest.raises(ValueError, match="curve is empty"):
         dplots.plot_blend_curve({})
     plt.close("all")
+
+
+def test_plot_loss_against_truth_labels_the_share_of_images_left_of_zero():
+
+
+    truth = np.array([1.0, 1.0, 1.0, 1.0])
+    ax = dplots.plot_loss_against_truth({"true parameters": truth, "(a)": np.array([0.5, 0.9, 1.2, 1.5])},
+                                        ax=plt.figure().gca())
+    assert ax.get_legend().get_texts()[0].get_text() == "(a): 50% left of 0"
+    with pytest.raises(ValueError, match="no 'true parameters' entry"):
+        dplots.plot_loss_against_truth({"(a)": truth})
+    with pytest.raises(ValueError, match="only the truth"):
+        dplots.plot_loss_against_truth({"true parameters": truth})
+    plt.close("all")

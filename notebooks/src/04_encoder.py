@@ -233,7 +233,8 @@ results = {"profile": profile, "inputs": inputs, "backbone": cfg["encoder_backbo
            "loss": cfg["encoder_loss"], "select": cfg["encoder_select"], "best_epoch": fit.best_epoch,
            "augment": cfg["encoder_augment"], "weight_decay": cfg["encoder_weight_decay"],
            "ensemble": cfg["encoder_ensemble"], "members": members,
-           "member_checkpoints": [m.checkpoint.name for m in fit.members or [fit]]}
+           "member_checkpoints": [m.checkpoint.name for m in fit.members or [fit]],
+           "settings": {k: cfg[k] for k in cfg if k.startswith("encoder_")}}
 print(metrics.write_results(results, profile, f"encoder_{inputs}"))
 
 # %% [markdown]

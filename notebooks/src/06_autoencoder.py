@@ -279,6 +279,32 @@ for name, trace in traces.items():
           f"over {int(trace['step'][-1])} steps")
 
 # %% [markdown]
+# ## What the image loss can tell apart
+# Analysis by synthesis moves a face towards the truth only where the true parameters
+# render closer to the radar image than the estimate does. The learned renderer has its
+# own error (notebook 05), so this need not hold: below, per test image, each row's image
+# loss (the one refinement minimises) minus that of the true parameters, rendered by the
+# same frozen renderer. Left of zero, a row already renders closer to its image than the
+# truth; the larger that share, the less the image loss can separate the row's faces from
+# the true ones, and lowering it further fits the renderer's error rather than the face.
+# (a) moves each image's parameters on their own; (b) moves the encoder's weights, shared
+# by every image, along the mean image loss over the batch.
+
+# %%
+losses = ev.image_losses(refinement, inputs, autoencoder.renderer, test_images,
+                         {"true parameters": true, **predictions})
+fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
+dplots.plot_loss_against_truth(losses, ax=ax)
+save(fig, f"06_loss_against_truth_{inputs}");
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, row in ev.loss_against_truth(losses).items():
+    vertex = f"{rows[name]['vertex_mm']:.2f} mm" if name in rows else "the labels"
+    print(f"{name}: image loss {row['image_loss']:.5f}, closer than the truth on {row['below_truth']:.0%} "
+          f"of the images; vertex distance {vertex}")
+
+# %% [markdown]
 # ## Blending (a) with its start
 # The vertex distance on the test split for every weight of the refined parameters, from
 # the autoencoder's prediction (0) to (a) alone (1); the dotted line is the profile's

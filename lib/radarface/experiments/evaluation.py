@@ -32,6 +32,7 @@ from radarface.dataset import RadarFaceDataset
 from radarface.experiments.fitting import DECODER_INPUTS, TrainedNetworks, trained_networks
 from radarface.experiments.settings import RefinementSettings
 from radarface.facemodel import MorphableModel
+from radarface.losses import image_loss
 from radarface.models.autoencoder import Autoencoder
 from radarface.models.decoder import depth_channels
 from radarface.train import FitResult
@@ -131,6 +132,35 @@ def predict_method(settings: RefinementSettings, inputs: str, method: str, encod
         return start
     refined = refine_a(settings, inputs, autoencoder, images, start, given.shape[1], slices).params.double().numpy()
     return refined if method == "refined" else refine.blend(start, refined, settings.blend)
+
+
+def image_losses(settings: RefinementSettings, inputs: str, renderer: nn.Module, images: torch.Tensor,
+                 vectors: dict[str, np.ndarray], *, chunk: int = 256) -> dict[str, np.ndarray]:
+    """Test-time image loss (N,) per image of each named set of normalised vectors (N, D), rendered by
+    ``renderer`` (eval mode, no gradient) and compared with ``images`` (N, C, H, W) as refinement does."""
+    options = _loss_options(settings, inputs)
+    was_training = renderer.training
+    renderer.eval()
+    out = {}
+    try:
+        with torch.no_grad():
+            for name, v in vectors.items():
+                if len(v) != len(images):
+                    raise ValueError(f"{name}: {len(v)} vectors for {len(images)} images")
+                v = torch.as_tensor(v, dtype=torch.float32)
+                out[name] = torch.cat([image_loss(renderer(v[i:i + chunk]), images[i:i + chunk], reduction="none",
+                                                  **options) for i in range(0, len(v), chunk)]).double().numpy()
+    finally:
+        renderer.train(was_training)
+    return out
+
+
+def loss_against_truth(losses: dict[str, np.ndarray], truth: str = "true parameters") -> dict[str, dict[str, float]]:
+    """Per method of ``losses`` (names -> (N,) image losses): its mean image loss and the share of images on
+    which it renders closer to the image than the true parameters (``losses[truth]``) do."""
+    reference = losses[truth]
+    return {name: {"image_loss": float(np.mean(v)), "below_truth": float(np.mean(v < reference))}
+            for name, v in losses.items()}
 
 
 def score_methods(face: MorphableModel, test: RadarFaceDataset, true: np.ndarray, predictions: dict[str, np.ndarray],

@@ -115,6 +115,27 @@ def plot_refinement_traces(traces: dict[str, dict[str, list[float]]], key: str =
     return ax
 
 
+def plot_loss_against_truth(losses: dict[str, np.ndarray], truth: str = "true parameters", *,
+                            ax: Axes | None = None, bins: int = 40) -> Axes:
+    """Histogram per method of its per-image image loss minus the true parameters' (``losses[truth]``):
+    left of zero, the method's parameters render closer to the image than the truth does."""
+    if truth not in losses:
+        raise ValueError(f"losses has no {truth!r} entry to compare with (has {sorted(losses)})")
+    ax = ax or plt.gca()
+    differences = {name: np.asarray(v) - np.asarray(losses[truth]) for name, v in losses.items() if name != truth}
+    if not differences:
+        raise ValueError("losses holds only the truth: give at least one method to compare")
+    edges = np.histogram_bin_edges(np.concatenate(list(differences.values())), bins=bins)
+    for name, d in differences.items():
+        ax.hist(d, bins=edges, histtype="step", label=f"{name}: {np.mean(d < 0):.0%} left of 0")
+    ax.axvline(0.0, color="k", ls=":", lw=1)
+    ax.set_xlabel(f"image loss − image loss of the {truth}")
+    ax.set_ylabel("test images")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
 def plot_blend_curve(curve: dict[float, float], chosen: float | None = None, *, ax: Axes | None = None) -> Axes:
     """Vertex distance (mm) against the weight of the refined parameters in the blend (0: the start, 1: (a))."""
     if not curve:
