@@ -90,7 +90,7 @@ def vertex_tracer(face_model, true_targets: np.ndarray | torch.Tensor,
 
 
 @contextlib.contextmanager
-def _frozen(*modules: nn.Module) -> Iterator[None]:
+def frozen(*modules: nn.Module) -> Iterator[None]:
     """Eval mode and no weight gradients for ``modules`` during the block (restored afterwards)."""
     states = [(m, m.training, [p.requires_grad for p in m.parameters()]) for m in modules]
     for m in modules:
@@ -249,7 +249,7 @@ def refine_parameters(decoder: nn.Module, images: torch.Tensor, init_params: tor
         return v
 
     trace, began = _Trace(prior_weight, lr, tracer), time.perf_counter()
-    with deterministic(threads, seed), _frozen(decoder), _status(steps) as status:
+    with deterministic(threads, seed), frozen(decoder), _status(steps) as status:
         optimizer = torch.optim.Adam([delta], lr=lr)
         schedule = _scheduler(optimizer, lr_schedule, steps)
         for step in range(steps + 1):  # step 0 records the start; the last records the result
@@ -290,7 +290,7 @@ def finetune_encoder(encoder: nn.Module, decoder: nn.Module, images: torch.Tenso
     full_batch = batch_size is None or batch_size >= n
     per_pass = 1 if full_batch else -(-n // batch_size)
     trace, began = _Trace(prior_weight, lr, tracer), time.perf_counter()
-    with deterministic(threads, seed), _frozen(decoder), _status(steps) as status:
+    with deterministic(threads, seed), frozen(decoder), _status(steps) as status:
         encoder.eval()
         weights = [p for p in encoder.parameters() if p.requires_grad]
         if not weights:

@@ -32,7 +32,6 @@ from radarface.dataset import RadarFaceDataset
 from radarface.experiments.fitting import DECODER_INPUTS, TrainedNetworks, trained_networks
 from radarface.experiments.settings import RefinementSettings
 from radarface.facemodel import MorphableModel
-from radarface.losses import image_loss
 from radarface.models.autoencoder import Autoencoder
 from radarface.models.decoder import depth_channels
 from radarface.train import FitResult
@@ -136,22 +135,18 @@ def predict_method(settings: RefinementSettings, inputs: str, method: str, encod
 
 def image_losses(settings: RefinementSettings, inputs: str, renderer: nn.Module, images: torch.Tensor,
                  vectors: dict[str, np.ndarray], *, chunk: int = 256) -> dict[str, np.ndarray]:
-    """Test-time image loss (N,) per image of each named set of normalised vectors (N, D), rendered by
-    ``renderer`` (eval mode, no gradient) and compared with ``images`` (N, C, H, W) as refinement does."""
+    """Test-time image loss (N,) per image of each named set of normalised vectors (N, D): refinement's own
+    objective (:class:`radarface.refine.ImageObjective`, prior left out) on ``images`` (N, C, H, W)."""
     options = _loss_options(settings, inputs)
-    was_training = renderer.training
-    renderer.eval()
     out = {}
-    try:
-        with torch.no_grad():
-            for name, v in vectors.items():
-                if len(v) != len(images):
-                    raise ValueError(f"{name}: {len(v)} vectors for {len(images)} images")
-                v = torch.as_tensor(v, dtype=torch.float32)
-                out[name] = torch.cat([image_loss(renderer(v[i:i + chunk]), images[i:i + chunk], reduction="none",
-                                                  **options) for i in range(0, len(v), chunk)]).double().numpy()
-    finally:
-        renderer.train(was_training)
+    with refine.frozen(renderer), torch.no_grad():
+        for name, v in vectors.items():
+            if len(v) != len(images):
+                raise ValueError(f"{name}: {len(v)} vectors for {len(images)} images")
+            v = torch.as_tensor(v, dtype=torch.float32)
+            goal = refine.ImageObjective(renderer, images, torch.zeros(v.shape[1], dtype=torch.bool), 0.0, options)
+            out[name] = torch.cat([goal.terms(v[idx], idx)[0] for idx in torch.arange(len(v)).split(chunk)]
+                                  ).double().numpy()
     return out
 
 
